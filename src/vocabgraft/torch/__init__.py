@@ -1,0 +1,31 @@
+"""PyTorch modules that train only chosen rows of an embedding table.
+
+``PartialEmbedding`` keeps the pretrained rows in a buffer (no gradient, no
+optimizer state, never written, may be a memory map) and the rows that train
+in one compact ``(K, D)`` parameter. It can grow (:meth:`~PartialEmbedding.extend`),
+move rows in and out of training (:meth:`~PartialEmbedding.freeze`,
+:meth:`~PartialEmbedding.unfreeze`, handing the change to the optimizer), and
+turn back into a plain ``nn.Embedding`` (:meth:`~PartialEmbedding.merge`).
+
+Needs the ``torch`` extra: ``pip install 'vocabgraft[torch]'``.
+"""
+
+from __future__ import annotations
+
+from vocabgraft.errors import require
+
+require("torch", "torch", "vocabgraft.torch")
+
+from .bag import PartialEmbeddingBag  # noqa: E402
+from .embedding import PartialEmbedding  # noqa: E402
+from .graft import ddp_ignore_frozen, graft  # noqa: E402
+from .schedule import FreezeSchedule, unfreeze_at  # noqa: E402
+
+__all__ = [
+    "FreezeSchedule",
+    "PartialEmbedding",
+    "PartialEmbeddingBag",
+    "ddp_ignore_frozen",
+    "graft",
+    "unfreeze_at",
+]
