@@ -44,7 +44,11 @@ def glove_table() -> EmbeddingTable:
 
 
 def make_step(
-    module: torch.nn.Module, optimizer: torch.optim.Optimizer, num_rows: int, dim: int, seed: int = 0
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    num_rows: int,
+    dim: int,
+    seed: int = 0,
 ) -> Callable[[], float]:
     """A training step on random batches over all ids, with a linear head on the mean."""
     gen = torch.Generator().manual_seed(seed)

@@ -27,10 +27,14 @@ def reference(emb: PartialEmbedding) -> nn.Embedding:
     ids=["f32", "f64", "f16", "bf16"],
 )
 @pytest.mark.parametrize("id_dtype", [torch.int64, torch.int32], ids=["i64", "i32"])
-@pytest.mark.parametrize("shape", [(7,), (3, 4), (2, 3, 5), (0,), ()], ids=["1d", "2d", "3d", "empty", "scalar"])
+@pytest.mark.parametrize(
+    "shape", [(7,), (3, 4), (2, 3, 5), (0,), ()], ids=["1d", "2d", "3d", "empty", "scalar"]
+)
 def test_forward_matches_nn_embedding_on_merged_weights(dtype, id_dtype, shape):
     gen = torch.Generator().manual_seed(0)
-    emb = PartialEmbedding.from_pretrained(torch.randn(12, 5, dtype=dtype, generator=gen), [1, 4, 9])
+    emb = PartialEmbedding.from_pretrained(
+        torch.randn(12, 5, dtype=dtype, generator=gen), [1, 4, 9]
+    )
     emb.extend(2, init=np.ones((2, 5)))
     emb.freeze([4])  # a patched row
     with torch.no_grad():
@@ -135,7 +139,7 @@ def test_tokens_need_a_vocabulary():
 
 
 def test_unsupported_embedding_options_are_refused():
-    with pytest.raises(VocabgraftError, match="max_norm=1.0, which PartialEmbedding does not"):
+    with pytest.raises(VocabgraftError, match=r"max_norm=1.0, which PartialEmbedding does not"):
         PartialEmbedding.from_embedding(nn.Embedding(4, 2, max_norm=1.0), trainable=[1])
 
 
@@ -191,15 +195,19 @@ def test_graft_refuses_tied_weights_and_unknown_names():
     model = Model()
     model.head = nn.Linear(4, 10, bias=False)
     model.head.weight = model.encoder.embed_tokens.weight
-    with pytest.raises(VocabgraftError, match=r"encoder.embed_tokens.weight is tied to head.weight"):
+    with pytest.raises(
+        VocabgraftError, match=r"encoder.embed_tokens.weight is tied to head.weight"
+    ):
         graft(model, "encoder.embed_tokens", trainable=[1])
     with pytest.raises(VocabgraftError, match=r"no submodule 'encoder.embed'; its embeddings are"):
         graft(model, "encoder.embed", trainable=[1])
-    with pytest.raises(VocabgraftError, match="'encoder.proj' is a Linear, not an nn.Embedding"):
+    with pytest.raises(VocabgraftError, match=r"'encoder.proj' is a Linear, not an nn.Embedding"):
         graft(model, "encoder.proj", trainable=[1])
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64], ids=["f16", "bf16", "f64"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float64], ids=["f16", "bf16", "f64"]
+)
 def test_to_dtype_keeps_buffers_and_parameters_together(table, dtype):
     emb = PartialEmbedding.from_table(table, trainable=[1, 7])
     emb.extend(["radio2"], init="mean")
@@ -221,7 +229,9 @@ def test_to_device_moves_everything(table):
 
 
 def test_missing_torch_names_the_extra(monkeypatch):
-    for name in [m for m in sys.modules if m == "vocabgraft.torch" or m.startswith("vocabgraft.torch.")]:
+    for name in [
+        m for m in sys.modules if m == "vocabgraft.torch" or m.startswith("vocabgraft.torch.")
+    ]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'vocabgraft\[torch\]'") as info:

@@ -105,7 +105,7 @@ def test_rebind_after_several_changes_composes_them():
 
 
 def test_forgetting_to_rebind_fails_loudly():
-    emb, opt, step = adam_setup([3, 10])
+    emb, _, step = adam_setup([3, 10])
     emb.unfreeze([4])
     with pytest.raises(RuntimeError, match="size of tensor"):
         step()
