@@ -19,7 +19,11 @@ pytestmark = pytest.mark.torch
 def trained_bag(mode: str, padding_idx: int | None, **kwargs) -> PartialEmbeddingBag:
     gen = torch.Generator().manual_seed(0)
     bag = PartialEmbeddingBag.from_pretrained(
-        torch.randn(15, 4, generator=gen), trainable=[2, 9], mode=mode, padding_idx=padding_idx, **kwargs
+        torch.randn(15, 4, generator=gen),
+        trainable=[2, 9],
+        mode=mode,
+        padding_idx=padding_idx,
+        **kwargs,
     )
     bag.extend(1, init=np.ones((1, 4)))
     with torch.no_grad():
@@ -29,7 +33,9 @@ def trained_bag(mode: str, padding_idx: int | None, **kwargs) -> PartialEmbeddin
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"], ids=["sum", "mean", "max"])
 @pytest.mark.parametrize("padding_idx", [None, 0], ids=["no-pad", "pad"])
-@pytest.mark.parametrize("layout", ["offsets", "2d", "last-offset"], ids=["offsets", "2d", "last-offset"])
+@pytest.mark.parametrize(
+    "layout", ["offsets", "2d", "last-offset"], ids=["offsets", "2d", "last-offset"]
+)
 def test_bag_matches_embedding_bag_on_merged_weights(mode, padding_idx, layout):
     bag = trained_bag(mode, padding_idx, include_last_offset=layout == "last-offset")
     ref = bag.merge()
@@ -109,5 +115,8 @@ def test_state_dict_with_base_loads_without_writing_the_memory_map(cached):
 def test_state_dict_over_another_base_is_refused(table):
     emb = PartialEmbedding.from_table(table, trainable=[1])
     other = PartialEmbedding.from_pretrained(torch.zeros(4, 6), trainable=[1])
-    with pytest.raises(RuntimeError, match=r"saved state is over a base of 10 x 6 rows, but this module's base is 4 x 6"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"saved state is over a base of 10 x 6 rows, but this module's base is 4 x 6",
+    ):
         other.load_state_dict(emb.state_dict())

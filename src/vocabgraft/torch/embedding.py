@@ -79,7 +79,11 @@ class PartialEmbedding(nn.Module):
             naming the bad id. Turn off to save that reduction.
         save_base: put the base in ``state_dict`` too. Off by default: the
             base is the table you built the module from, and a checkpoint of
-            the trained state stays O(K + P) rows (see :meth:`load_state_dict`).
+            the trained state stays O(K + P) rows. A saved state loads into any module built over the same base
+            (its layout is adopted from the state).
+        add, init, seed: rows to append right away, as :meth:`extend` does
+            (trainable): the special or OOV rows a pretrained table lacks. With
+            ``add``, ``trainable`` may be empty.
 
     Build one with :meth:`from_table`, :meth:`from_pretrained` or
     :meth:`from_embedding`:
@@ -114,6 +118,9 @@ class PartialEmbedding(nn.Module):
         vocab: Vocab | None = None,
         check_ids: bool = True,
         save_base: bool = False,
+        add: int | Sequence[str] | None = None,
+        init: Initializer | np.ndarray | Tensor | str | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         base = as_tensor(weights)
@@ -132,10 +139,10 @@ class PartialEmbedding(nn.Module):
         self._save_base = save_base
         self.register_buffer("base", base, persistent=save_base)
         ids = self._resolve(trainable, base.shape[0], what="trainable ids")
-        if ids.size == 0:
+        if ids.size == 0 and not add:
             raise RowIndexError(
                 f"the trainable id set is empty (table of {base.shape[0]} rows): nothing would "
-                "train. Pass the ids or tokens to train, or use nn.Embedding.from_pretrained("
+                "train. Pass the ids or tokens to train, add= new rows, or use nn.Embedding.from_pretrained("
                 "weights, freeze=True) for a table that never trains"
             )
         row_map = RowMap.create(base.shape[0], ids, padding_idx=padding_idx)
@@ -148,6 +155,9 @@ class PartialEmbedding(nn.Module):
         self._adopt(row_map)
         # new_from_old maps of changes the optimizer has not been told about yet.
         self._pending: list[tuple[int, np.ndarray]] = []
+        if add:
+            self.extend(add, init=init, seed=seed)
+            self._pending.clear()  # no optimizer has seen the rows yet
 
     # -- construction -----------------------------------------------------------------
 
@@ -409,6 +419,12 @@ class PartialEmbedding(nn.Module):
     def _apply_plan(
         self, plan: Plan, new: Tensor | None, optimizer: torch.optim.Optimizer | None
     ) -> None:
+        if _is_sharded(self.rows):
+            raise VocabgraftError(
+                "the trainable rows are sharded (FSDP fully_shard, a DTensor): freeze, unfreeze "
+                "and extend change their shape, which a sharded parameter cannot follow. Change "
+                "the layout before sharding, or gather the state, rebuild the module and shard again"
+            )
         rows = self._build(plan.trainable, new)
         patch = self._build(plan.patch, new)
         if plan.changes_trainable:
@@ -540,6 +556,14 @@ def _check_new_tokens(vocab: Vocab, tokens: list[str]) -> None:
     repeated = [t for t, c in Counter(tokens).items() if c > 1]
     if repeated:
         raise VocabError(f"token {repeated[0]!r} is repeated in the tokens to add")
+
+
+def _is_sharded(param: Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # a torch built without distributed support
+        return False
+    return isinstance(param, DTensor)
 
 
 def _tracing() -> bool:
