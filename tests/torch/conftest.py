@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
+
 from vocabgraft import EmbeddingTable, Vocab
 
 TOKENS = ["<pad>", "<unk>", "the", "cat", "sat", "on", "mat", "tv", "television", "radio"]

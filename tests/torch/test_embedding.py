@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
-
 import torch
 from torch import nn
+
 from vocabgraft import EmbeddingTable
 from vocabgraft.errors import MissingExtraError, RowIndexError, VocabgraftError
 from vocabgraft.torch import PartialEmbedding, graft

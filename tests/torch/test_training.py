@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import torch
-from conftest import make_step
 from torch import nn
+
+from conftest import make_step
 from vocabgraft.errors import VocabgraftError
 from vocabgraft.init import Mean
 from vocabgraft.torch import FreezeSchedule, PartialEmbedding, unfreeze_at
