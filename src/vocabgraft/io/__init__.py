@@ -1,0 +1,152 @@
+"""Reading vectors: one entry point, :func:`load`, for every supported format.
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.txt"
+>>> _ = path.write_text("the 0.1 0.2\\nnew york 0.3 0.4\\n")
+>>> table = load(path, progress=False)
+>>> table.vocab.tokens, table["new york"].tolist()
+(['the', 'new york'], [0.30000001192092896, 0.4000000059604645])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ..table import EmbeddingTable
+from ._common import OnError, Parsed, Problems, ReadOptions, build_table
+from ._sniff import sniff_format
+from .gensim import from_gensim, to_gensim
+
+__all__ = ["formats", "from_gensim", "load", "sniff_format", "to_gensim"]
+
+formats: Mapping[str, str] = MappingProxyType(
+    {
+        "cache": "a vocabgraft table cache folder (table.json + safetensors), opened by mmap",
+        "glove": "GloVe text: 'token v1 ... vD' a line, no header; tokens may hold spaces",
+        "word2vec": "word2vec text: a 'count dim' header line, then 'token v1 ... vD' a line",
+        "word2vec-binary": "word2vec binary: a 'count dim' header line, then per vector the "
+        "token, a space and dim little-endian float32",
+        "fasttext-vec": "fastText .vec: the same as word2vec text",
+        "fasttext-bin": "fastText's native .bin model, with its character n-gram buckets "
+        "(table.subwords composes vectors for any word)",
+        "npy": "a .npy matrix with a word list beside it (.txt one token a line, or .parquet "
+        "with one string column) or given as vocab_path",
+        "gensim": "a gensim KeyedVectors or model saved with .save(); a pickle, so it is read "
+        "only when asked for by name, and needs gensim",
+    }
+)
+"""The formats :func:`load` reads, by name, with a line on each."""
+
+_ALIASES = {
+    "word2vec-text": "word2vec",
+    "word2vec-bin": "word2vec-binary",
+    "vec": "fasttext-vec",
+    "fasttext": "fasttext-bin",
+    "txt": "glove",
+}
+
+
+def _reader(name: str) -> Callable[[ReadOptions, Problems], Parsed]:
+    from .fasttext import read_fasttext_bin
+    from .glove import read_glove
+    from .word2vec import read_word2vec_binary, read_word2vec_text
+
+    readers: dict[str, Callable[[ReadOptions, Problems], Parsed]] = {
+        "glove": read_glove,
+        "word2vec": read_word2vec_text,
+        "fasttext-vec": read_word2vec_text,
+        "word2vec-binary": read_word2vec_binary,
+        "fasttext-bin": read_fasttext_bin,
+    }
+    return readers[name]
+
+
+def load(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    limit: int | None = None,
+    dtype: Any = np.float32,
+    on_error: OnError = "raise",
+    progress: bool | None = None,
+    vocab_path: str | os.PathLike[str] | None = None,
+    encoding: str = "utf-8",
+) -> EmbeddingTable:
+    """Read vectors from ``path`` into an :class:`~vocabgraft.EmbeddingTable`.
+
+    Args:
+        path: a vectors file, or a table cache folder (opened by memory map).
+        format: one of :data:`formats` (or an alias such as ``"word2vec-text"``);
+            by default it is sniffed from the file's first bytes
+            (:func:`sniff_format`).
+        limit: read only the first ``limit`` vectors; reading stops there.
+        dtype: ``float32`` (default), ``float16`` or ``float64``. Text is
+            parsed straight to float64 when asked, else to float32.
+        on_error: ``"raise"`` stops at the first malformed row with a
+            :class:`~vocabgraft.errors.FormatError` naming the file, the line
+            (or byte offset) and what to do. ``"skip"`` drops malformed rows
+            and duplicate tokens (keeping the first), records them by reason
+            in ``table.meta["skipped"]`` and emits one warning. Problems with
+            the file as a whole (empty, truncated binary, bad header) raise
+            either way.
+        progress: a progress bar on stderr: ``None`` shows it only when stderr
+            is a terminal; ``True``/``False`` force it.
+        vocab_path: the word list of a ``.npy`` matrix, when it cannot be
+            found beside it.
+        encoding: how tokens are encoded in the file (ASCII-compatible
+            encodings only). A token that does not decode is a malformed row.
+
+    Text files may use CRLF line ends and start with a UTF-8 byte order
+    mark; both are dropped. A cache folder keeps its dtype unless it differs
+    from ``dtype`` (then the vectors are converted, in memory).
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.vec"
+    >>> _ = path.write_text("2 3\\ncat 1 0 0\\ndog 0 1 0\\n")
+    >>> load(path, progress=False).shape
+    (2, 3)
+    """
+    path = Path(path)
+    options = ReadOptions.make(
+        path, limit=limit, dtype=dtype, on_error=on_error, progress=progress, encoding=encoding
+    )
+    name = _format_name(format) if format is not None else sniff_format(path)
+    if name == "cache":
+        return _load_cache(path, options)
+    if name == "gensim":
+        from .gensim import read_gensim
+
+        return read_gensim(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    problems = Problems(path, options.on_error)
+    if name == "npy":
+        from .npy import read_npy
+
+        parsed = read_npy(options, problems, None if vocab_path is None else Path(vocab_path))
+    else:
+        parsed = _reader(name)(options, problems)
+    return build_table(parsed, problems, source=str(path))
+
+
+def _format_name(format: str) -> str:
+    name = _ALIASES.get(format, format)
+    if name not in formats:
+        known = ", ".join(sorted(formats))
+        raise ValueError(f"unknown format {format!r}; vocabgraft reads: {known}")
+    return name
+
+
+def _load_cache(path: Path, options: ReadOptions) -> EmbeddingTable:
+    table = EmbeddingTable.load(path, mmap=True)
+    if options.limit is not None and options.limit < len(table):
+        table = table.subset(table.vocab.tokens[: options.limit])
+    if table.dtype != options.dtype:
+        table = table.astype(options.dtype)
+    return table

@@ -1,0 +1,577 @@
+"""The chunked parser for text vector files: one ``token v1 ... vD`` per line.
+
+GloVe, word2vec text and fastText ``.vec`` share this body. The file is read
+in chunks cut at a newline; two worker threads parse chunks while the main
+thread reads the next one, and each chunk writes straight into its rows of a
+matrix allocated once (a first pass counts the lines).
+
+Each chunk first tries a vectorised fast path (numpy finds the separators,
+pyarrow's cast parses every number in one call). Anything unusual in a chunk
+(a token with spaces, a wrong field count, nan, undecodable bytes) sends that
+chunk to the exact path, a per-line parse that names the line of every problem.
+Both give the same numbers: each decimal is rounded once to the target type.
+
+Line rules, the same on both paths:
+
+- Fields are separated by single spaces. The last ``D`` fields are the vector;
+  everything before them is the token, so GloVe tokens that contain spaces
+  (``"new york"``) are kept whole.
+- Spaces and ``\\r`` at the end of a line are dropped: CRLF files and
+  fastText's trailing space both read.
+- Blank lines at the end of the file are ignored; elsewhere they are errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import FormatError
+from ._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
+from ._floats import arrow, is_number, parse_floats
+
+__all__ = ["TextBody", "read_lines"]
+
+CHUNK_BYTES = 1 << 20
+# Bytes before each chunk's data, set to b"\n", so looking one to three bytes
+# behind any line start stays inside the buffer.
+_PAD = 8
+_SPACE, _NEWLINE, _CR = 32, 10, 13
+_ZERO, _MINUS, _PLUS, _DOT = 48, 45, 43, 46
+_TRAILING = b" \r"
+
+
+@dataclass(frozen=True)
+class TextBody:
+    """Where the vector lines of a text file are.
+
+    ``start`` is the byte offset of the first vector line (after a BOM and a
+    header), ``first_line`` its 1-based line number, ``dim`` the vector size.
+    """
+
+    start: int
+    first_line: int
+    dim: int
+
+
+@dataclass
+class _Chunk:
+    """A parsed chunk: its tokens, which of its rows are kept, and its problems."""
+
+    tokens: list[str]
+    keep: np.ndarray | None = None  # None: every row kept
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, message)
+
+
+def scan_lines(path: os.PathLike[str] | str, start: int, limit: int | None) -> tuple[int, int]:
+    """Count the vector lines from ``start``: ``(lines, end)``.
+
+    ``end`` is where parsing stops: after the last non-blank byte of the file,
+    or after the ``limit``-th line.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb", buffering=0) as f:
+        end = _content_end(f, start, size)
+        if end <= start:
+            return 0, start
+        f.seek(start)
+        buf = bytearray(8 << 20)
+        pos, lines = start, 0
+        while pos < end:
+            got = f.readinto(memoryview(buf)[: min(len(buf), end - pos)])
+            if not got:
+                break
+            n = buf.count(b"\n", 0, got)
+            if limit is not None and lines + n >= limit:
+                # The limit-th newline ends the last line we want.
+                cut = -1
+                for _ in range(limit - lines):
+                    cut = buf.find(b"\n", cut + 1, got)
+                return limit, pos + cut + 1
+            lines += n
+            pos += got
+    # The last line has no newline before ``end`` (trailing whitespace was cut).
+    lines += 1
+    if limit is not None and lines > limit:  # pragma: no cover - handled in the loop
+        lines = limit
+    return lines, end
+
+
+def _content_end(f: Any, start: int, size: int) -> int:
+    """The offset after the last byte that is not whitespace (from ``start``)."""
+    end = size
+    step = 1 << 16
+    while end > start:
+        lo = max(start, end - step)
+        f.seek(lo)
+        block = f.read(end - lo)
+        stripped = block.rstrip(b" \t\r\n")
+        if stripped:
+            return lo + len(stripped)
+        end = lo
+    return start
+
+
+def read_lines(
+    body: TextBody,
+    options: ReadOptions,
+    problems: Problems,
+    *,
+    rows: int,
+    end: int,
+    meta: dict[str, Any],
+) -> Parsed:
+    """Parse ``rows`` lines of ``token v1 ... vD`` between ``body.start`` and ``end``."""
+    dim = body.dim
+    parse_dtype = np.dtype(np.float64) if options.dtype == np.float64 else np.dtype(np.float32)
+    out = np.empty((rows, dim), dtype=options.dtype)
+    chunks: list[_Chunk] = []
+    workers = max(1, min(2, os.cpu_count() or 1))
+    path = options.path
+
+    def work(buf: bytearray, nbytes: int, offset: int, row0: int, nrows: int) -> _Chunk:
+        target = out[row0 : row0 + nrows]
+        chunk = None
+        if arrow() is not None:
+            chunk = _fast_chunk(buf, nbytes, dim, parse_dtype, options.encoding, target)
+        if chunk is None:
+            with open(path, "rb") as f:  # the fast path may have written over the buffer
+                f.seek(offset)
+                raw = f.read(nbytes)
+            chunk = _exact_chunk(
+                raw,
+                body.first_line + row0,
+                dim,
+                parse_dtype,
+                options.encoding,
+                target,
+                stop_early=not problems.skipping,
+            )
+        return chunk
+
+    pending: deque[Future[_Chunk]] = deque()
+
+    def collect_oldest() -> None:
+        chunk = pending.popleft().result()
+        for line, reason, message in chunk.problems:
+            problems.report(reason, message, line=line)
+        chunks.append(chunk)
+
+    bar = progress_bar(options, end - body.start, f"reading {path.name}")
+    row = 0
+    with ThreadPoolExecutor(workers) as pool, bar:
+        try:
+            for buf, nbytes, offset, nrows in _chunks(path, body.start, end):
+                if row + nrows > rows:
+                    raise FormatError(
+                        f"the file has more lines than the {rows} counted a moment ago",
+                        path=path,
+                        hint="The file changed while it was read; read it again",
+                    )
+                pending.append(pool.submit(work, buf, nbytes, offset, row, nrows))
+                row += nrows
+                bar.update(nbytes)
+                while len(pending) > workers:
+                    collect_oldest()
+            while pending:
+                collect_oldest()
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+    tokens: list[str] = []
+    keeps: list[np.ndarray] = []
+    any_dropped = False
+    for chunk in chunks:
+        tokens.extend(chunk.tokens)
+        if chunk.keep is not None:
+            any_dropped = True
+            keeps.append(chunk.keep)
+        else:
+            keeps.append(np.ones(len(chunk.tokens), dtype=bool))
+    places: Any = range(body.first_line, body.first_line + row)
+    if any_dropped:
+        keep = np.concatenate(keeps) if keeps else np.zeros(0, dtype=bool)
+        places = np.flatnonzero(keep) + body.first_line
+        out = _compact(out[:row], keep)
+    elif row < rows:
+        out = out[:row]
+    return Parsed(tokens=tokens, vectors=out, meta=meta, places=places, place_kind="line")
+
+
+def _compact(out: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Move the kept rows to the front in place (blockwise, no full copy); return them."""
+    dst = 0
+    kept = np.flatnonzero(keep)
+    if len(kept) == len(out):
+        return out
+    # Runs of consecutive kept rows move together.
+    breaks = np.flatnonzero(np.diff(kept) != 1) + 1
+    block = 1 << 16
+    for run in np.split(kept, breaks):
+        if not len(run):
+            continue
+        src, n = int(run[0]), len(run)
+        for i in range(0, n, block):
+            m = min(block, n - i)
+            out[dst + i : dst + i + m] = out[src + i : src + i + m]
+        dst += n
+    return out[:dst]
+
+
+def _chunks(path: Any, start: int, end: int) -> Any:
+    """Yield ``(buffer, nbytes, file_offset, lines)``: whole lines, each chunk ending in b"\\n".
+
+    The data sits at ``buffer[_PAD:_PAD + nbytes]``.
+    """
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        pos = start
+        carry = b""
+        want = CHUNK_BYTES
+        while pos < end or carry:
+            size = min(want, end - pos)
+            buf = bytearray(_PAD + len(carry) + size + 1)
+            buf[:_PAD] = b"\n" * _PAD
+            buf[_PAD : _PAD + len(carry)] = carry
+            view = memoryview(buf)
+            got = 0
+            while got < size:
+                n = f.readinto(view[_PAD + len(carry) + got : _PAD + len(carry) + size])
+                if not n:
+                    break
+                got += n
+            view.release()
+            pos += got
+            filled = len(carry) + got
+            offset = pos - filled
+            if pos < end and got:
+                cut = buf.rfind(b"\n", _PAD, _PAD + filled)
+                if cut < 0:  # a line longer than a chunk: read more before cutting
+                    carry = bytes(buf[_PAD : _PAD + filled])
+                    want *= 2
+                    continue
+                nbytes = cut + 1 - _PAD
+                carry = bytes(buf[_PAD + nbytes : _PAD + filled])
+            else:
+                nbytes = filled
+                carry = b""
+                if nbytes == 0:
+                    return
+                if buf[_PAD + nbytes - 1] != _NEWLINE:
+                    buf[_PAD + nbytes] = _NEWLINE
+                    nbytes += 1
+            want = CHUNK_BYTES
+            yield buf, nbytes, offset, buf.count(b"\n", _PAD, _PAD + nbytes)
+            if pos >= end and not carry:
+                return
+
+
+# -- the fast path ---------------------------------------------------------------------
+
+
+def _is_digit(x: np.ndarray) -> np.ndarray:
+    return (x - np.uint8(_ZERO)) < np.uint8(10)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of ``arange(s, s + n)`` for each start and length."""
+    total = int(lengths.sum())
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(starts - before, lengths) + np.arange(total)
+
+
+def _fast_chunk(
+    buf: bytearray,
+    nbytes: int,
+    dim: int,
+    parse_dtype: np.dtype[Any],
+    encoding: str,
+    out: np.ndarray,
+) -> _Chunk | None:
+    """Parse a regular chunk with numpy and one pyarrow cast; None if it is not regular.
+
+    Regular: every line is a non-empty token without spaces, then ``dim``
+    numbers that start with a digit or with ``-`` and a digit (no nan/inf),
+    then at most two spaces or ``\\r``. The numbers are parsed in place:
+    every separator and token byte is overwritten with ``'0'`` and each minus
+    sign too (the sign is applied after parsing), so each number and the junk
+    before it form one string like ``"0000.25"``, and the strings sit end to
+    end for an arrow array without copying.
+    """
+    lib = arrow()
+    assert lib is not None
+    pa, pc = lib
+    a = np.frombuffer(buf, dtype=np.uint8)
+    data = a[_PAD : _PAD + nbytes]
+    rows = len(out)
+    is_sep = data <= _SPACE
+    seps = np.flatnonzero(is_sep)
+    kind = data[seps]
+    nl_at = np.flatnonzero(kind == _NEWLINE)  # indices into seps
+    if len(nl_at) != rows:
+        return None
+    nlpos = seps[nl_at]
+    content_end = nlpos
+    if len(seps) != rows * (dim + 1) or np.count_nonzero(kind != _SPACE) != rows:
+        trimmed = _drop_trailing(seps, kind, nl_at, nlpos)
+        if trimmed is None:
+            return None
+        seps, kind, content_end = trimmed
+        if np.count_nonzero(kind != _SPACE) != rows:
+            return None  # a tab or \r inside a line
+    if len(seps) != rows * (dim + 1):
+        return None
+    at = seps.reshape(rows, dim + 1)  # per line: the separators, then the newline
+    if not np.array_equal(at[:, dim], nlpos):
+        return None
+    line_start = np.empty(rows, dtype=np.int64)
+    line_start[0] = 0
+    line_start[1:] = nlpos[:-1] + 1
+    token_end = at[:, 0]
+    if (token_end <= line_start).any():
+        return None
+    # Each number must start with a digit, or "-" and a digit: the '0' prefix
+    # would otherwise turn "", "-" or "." into 0.
+    field_start = at[:, :dim] + 1
+    first = data[field_start]
+    plain = _is_digit(first)
+    negative = None
+    if not plain.all():
+        negative = first == _MINUS
+        if not (plain | negative).all():
+            return None
+        minus_at = field_start[negative]
+        if not _is_digit(data[minus_at + 1]).all():
+            return None
+    tokens = _gather_tokens(data, line_start, token_end, encoding)
+    if tokens is None:
+        return None
+    # Element k of each line runs from the end of the previous element to the
+    # end of number k, so the elements tile the chunk.
+    offsets = np.empty(rows * dim + 1, dtype=np.int32)
+    grid = offsets[:-1].reshape(rows, dim)
+    grid[0, 0] = 0
+    grid[1:, 0] = content_end[:-1]
+    grid[:, 1:] = at[:, 1:dim]
+    offsets[-1] = content_end[-1]
+    np.putmask(data, is_sep, _ZERO)
+    data[_ranges(line_start, token_end - line_start)] = _ZERO
+    if negative is not None:
+        data[minus_at] = _ZERO
+    strings = pa.Array.from_buffers(
+        pa.binary(), rows * dim, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    target = pa.float64() if parse_dtype == np.float64 else pa.float32()
+    try:
+        values = pc.cast(strings, target).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    values = values.reshape(rows, dim)
+    if not np.isfinite(values).all():
+        return None
+    out[...] = values
+    if negative is not None:
+        np.negative(out, out=out, where=negative)
+    return _Chunk(tokens=tokens)
+
+
+def _drop_trailing(
+    seps: np.ndarray, kind: np.ndarray, nl_at: np.ndarray, nlpos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Drop up to two spaces or \\r before each newline from the separators.
+
+    Returns the separators, their bytes and each line's content end; None if
+    a line ends in three or more such bytes (the exact path handles it).
+    """
+
+    def junk_at(back: int, alive: np.ndarray) -> np.ndarray:
+        j = np.maximum(nl_at - back, 0)
+        at = seps[j] == nlpos - back
+        return alive & (nl_at >= back) & at & ((kind[j] == _SPACE) | (kind[j] == _CR))
+
+    one = junk_at(1, np.ones(len(nl_at), dtype=bool))
+    two = junk_at(2, one)
+    if junk_at(3, two).any():
+        return None
+    keep = np.ones(len(seps), dtype=bool)
+    keep[nl_at[one] - 1] = False
+    keep[nl_at[two] - 2] = False
+    return seps[keep], kind[keep], nlpos - one - two
+
+
+def _gather_tokens(
+    data: np.ndarray, line_start: np.ndarray, token_end: np.ndarray, encoding: str
+) -> list[str] | None:
+    """The tokens ``data[line_start:token_end]``, decoded in one call; None if one fails."""
+    lengths = token_end - line_start + 1  # with the separator, which becomes b"\n"
+    joined = data[_ranges(line_start, lengths)]
+    joined[np.cumsum(lengths) - 1] = _NEWLINE
+    try:
+        text = joined.tobytes().decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    tokens = text.split("\n")
+    tokens.pop()
+    return tokens if len(tokens) == len(line_start) else None
+
+
+# -- the exact path --------------------------------------------------------------------
+
+
+def _exact_chunk(
+    raw: bytes,
+    first_line: int,
+    dim: int,
+    parse_dtype: np.dtype[Any],
+    encoding: str,
+    out: np.ndarray,
+    *,
+    stop_early: bool,
+) -> _Chunk:
+    """Parse line by line; every malformed line becomes a problem naming its line."""
+    lines = raw.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    lines = lines[: len(out)]
+    keep = np.zeros(len(out), dtype=bool)
+    tokens: list[str] = []
+    fields: list[bytes] = []
+    rows: list[int] = []
+    problems: list[tuple[int, str, str]] = []
+
+    def problem(i: int, reason: str, message: str) -> None:
+        problems.append((first_line + i, reason, message))
+
+    for i, line in enumerate(lines):
+        body = line.rstrip(_TRAILING)
+        if not body:
+            problem(i, "blank_line", "blank line between vectors")
+        elif (parts := body.rsplit(b" ", dim)) and len(parts) != dim + 1:
+            problem(
+                i,
+                "field_count",
+                f"expected a token and {dim} numbers separated by single spaces, "
+                f"found {len(parts)} field(s): {_excerpt(body)}",
+            )
+        elif not parts[0]:
+            problem(
+                i,
+                "empty_token",
+                f"the line starts with a space, so its token is empty: {_excerpt(body)}",
+            )
+        elif (token := _decode(parts[0], encoding)) is None:
+            problem(i, "undecodable", undecodable_message(parts[0], encoding)[0])
+        else:
+            tokens.append(token)
+            rows.append(i)
+            fields.extend(parts[1:])
+        if stop_early and problems:
+            break
+    values = _values(fields, dim, parse_dtype, rows, first_line, problems)
+    good_tokens: list[str] = []
+    for k, i in enumerate(rows):
+        if values[k] is None:
+            continue
+        out[i] = values[k]
+        keep[i] = True
+        good_tokens.append(tokens[k])
+    problems.sort(key=lambda p: p[0])
+    if stop_early:
+        problems = problems[:1]
+    return _Chunk(tokens=good_tokens, keep=None if keep.all() else keep, problems=problems)
+
+
+def _values(
+    fields: list[bytes],
+    dim: int,
+    parse_dtype: np.dtype[Any],
+    rows: list[int],
+    first_line: int,
+    problems: list[tuple[int, str, str]],
+) -> list[np.ndarray | None]:
+    """Each row's numbers, or None for a row with a bad number (recorded as a problem)."""
+    parsed = parse_floats(fields, parse_dtype)
+    if parsed is not None:
+        matrix = parsed.reshape(len(rows), dim)
+        result: list[np.ndarray | None] = list(matrix)
+    else:
+        result = []
+        for k in range(len(rows)):
+            row = fields[k * dim : (k + 1) * dim]
+            result.append(parse_floats(row, parse_dtype))
+            if result[-1] is None:
+                j, bad = next((j, f) for j, f in enumerate(row) if not _one_number(f, parse_dtype))
+                problems.append(
+                    (
+                        first_line + rows[k],
+                        "not_a_number",
+                        f"number {j + 1} of the vector is {_excerpt(bad)}, which is not a number",
+                    )
+                )
+    for k, values in enumerate(result):
+        if values is not None and not np.isfinite(values).all():
+            j = int(np.flatnonzero(~np.isfinite(values))[0])
+            what = fields[k * dim + j]
+            problems.append(
+                (
+                    first_line + rows[k],
+                    "non_finite",
+                    f"number {j + 1} of the vector is {_excerpt(what)}; vectors must be finite "
+                    f"(nan and inf, and values beyond the {parse_dtype} range, are not allowed)",
+                )
+            )
+            result[k] = None
+    return result
+
+
+def _one_number(field: bytes, dtype: np.dtype[Any]) -> bool:
+    return is_number(field) and parse_floats([field], dtype) is not None
+
+
+def _decode(raw: bytes, encoding: str) -> str | None:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+
+
+def _excerpt(raw: bytes, width: int = 60) -> str:
+    text = raw[:width].decode("utf-8", "backslashreplace")
+    return repr(text) + ("..." if len(raw) > width else "")
+
+
+# -- the start of a file ---------------------------------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first bytes of a file, after a UTF-8 byte order mark (which is skipped)."""
+
+    bom: int  # 3 when the file starts with a BOM, else 0
+    data: bytes
+    whole: bool  # the file ends within ``data``
+
+    def lines(self) -> list[bytes]:
+        """The complete lines of ``data``, without line ends."""
+        parts = self.data.split(b"\n")
+        if not self.whole or not parts[-1]:
+            parts.pop()
+        return [p.rstrip(_TRAILING) for p in parts]
+
+
+def read_head(path: os.PathLike[str] | str, size: int = 1 << 20) -> Head:
+    """The first ``size`` bytes of ``path`` after any BOM."""
+    with open(path, "rb") as f:
+        data = f.read(size + len(BOM) + 1)
+    bom = len(BOM) if data.startswith(BOM) else 0
+    whole = len(data) <= size + bom
+    return Head(bom, data[bom : bom + size], whole)

@@ -1,0 +1,130 @@
+"""Telling formats apart from a file's first bytes.
+
+Rules, in order:
+
+1. A folder with ``table.json`` is a table cache.
+2. ``\\x93NUMPY`` starts a ``.npy`` matrix.
+3. fastText's magic number (793712314, as int32) starts a ``.bin`` model; a
+   file from before fastText 0.2 starts with a plausible argument block instead.
+4. A Python pickle that mentions gensim is a gensim save (never loaded unless
+   asked for with ``format="gensim"``, as unpickling can run code).
+5. A first line of two integers is a word2vec header: the file is word2vec
+   text if the next line is printable UTF-8, else binary.
+6. Any other text whose first line ends in a number is GloVe.
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+from pathlib import Path
+
+from ..errors import FormatError
+from ._floats import is_number
+from ._lines import BOM
+from .fasttext import FASTTEXT_MAGIC
+from .word2vec import _HEADER
+
+__all__ = ["sniff_format"]
+
+_SNIFF_BYTES = 1 << 16
+_KNOWN = (
+    "a table cache folder, GloVe or word2vec text, word2vec binary, a fastText .bin, or a .npy "
+    "matrix"
+)
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format name of ``path``: one of :data:`vocabgraft.io.formats`.
+
+    Raises :class:`~vocabgraft.errors.FormatError` when the file is empty or
+    its format is not recognised, and ``FileNotFoundError`` when it is absent.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+    >>> _ = p.write_text("the 0.1 0.2\\n")
+    >>> sniff_format(p)
+    'glove'
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "table.json").is_file():
+            return "cache"
+        raise FormatError(
+            "a folder, but not a vocabgraft table cache (it has no table.json)",
+            path=path,
+            hint="Pass a vectors file, or a folder written by EmbeddingTable.save",
+        )
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not head:
+        raise FormatError("the file is empty", path=path, hint="Download or write it again")
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if len(head) >= 4 and struct.unpack_from("<i", head)[0] == FASTTEXT_MAGIC:
+        return "fasttext-bin"
+    if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
+        if b"gensim" in head:
+            return "gensim"
+        raise FormatError(
+            "a Python pickle, not a vectors file",
+            path=path,
+            hint="vocabgraft does not unpickle files; save the vectors in a vector format",
+        )
+    if _old_fasttext(head):
+        return "fasttext-bin"
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    lines = head.split(b"\n")
+    first = lines[0].rstrip(b" \r")
+    header = _HEADER.fullmatch(first)
+    if header is not None:
+        return _word2vec_kind(lines)
+    fields = first.split(b" ")
+    if len(fields) >= 2 and is_number(fields[-1]):
+        return "glove"
+    raise FormatError(
+        f"the format is not recognised (the file starts {head[:40]!r})",
+        path=path,
+        hint=f"vocabgraft reads {_KNOWN}; pass format= to name one (see vocabgraft.io.formats)",
+    )
+
+
+def _word2vec_kind(lines: list[bytes]) -> str:
+    """``"word2vec"`` (text) or ``"word2vec-binary"``, from the bytes after the header.
+
+    Binary floats are almost never printable UTF-8 text, so a printable first
+    record means text (whose reader then names any malformed line).
+    """
+    body = lines[1] if len(lines) > 1 else b""
+    try:
+        # Not final: the sample may end inside a character.
+        text = codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+    except UnicodeDecodeError:
+        return "word2vec-binary"
+    printable = all(c.isprintable() or c in "\r\t" for c in text)
+    return "word2vec" if printable else "word2vec-binary"
+
+
+def _old_fasttext(head: bytes) -> bool:
+    """Whether ``head`` starts like a fastText model saved before fastText 0.2."""
+    if len(head) < 56:
+        return False
+    (dim, ws, epoch, min_count, neg, ngrams, loss, model, bucket, minn, maxn, lr_rate) = (
+        struct.unpack_from("<12i", head)
+    )
+    return (
+        0 < dim <= 1 << 20
+        and 0 < ws <= 1 << 16
+        and 0 < epoch <= 1 << 20
+        and min_count >= 0
+        and neg >= 0
+        and ngrams >= 0
+        and loss in (1, 2, 3, 4)
+        and model in (1, 2, 3)
+        and bucket >= 0
+        and 0 <= minn <= maxn <= 1 << 10
+        and lr_rate >= 0
+    )

@@ -1,0 +1,55 @@
+"""GloVe text: ``token v1 ... vD`` per line, no header.
+
+The vector size ``D`` is not written anywhere, so it is inferred: each of the
+first 100 non-blank lines has ``fields - 1`` numbers if its token has no space,
+and ``D`` is the most common of those counts (on a tie, the first line's).
+A token may contain spaces (some real GloVe files have them): the last ``D``
+fields of a line are the vector and everything before them is the token.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..errors import FormatError
+from ._common import Parsed, Problems, ReadOptions
+from ._lines import TextBody, read_head, read_lines, scan_lines
+
+__all__ = ["infer_dim", "read_glove"]
+
+_SAMPLE_LINES = 100
+
+
+def infer_dim(lines: list[bytes], *, path: object) -> int:
+    """The vector size of GloVe ``lines`` (see the module docs)."""
+    counts = [line.count(b" ") for line in lines[:_SAMPLE_LINES] if line]
+    if not counts:
+        raise FormatError("the file has no vector lines", path=str(path), hint="Is it empty?")
+    tally = Counter(counts)
+    best = max(tally.values())
+    dim = next(c for c in counts if tally[c] == best)  # the first of the most common
+    if dim < 1:
+        raise FormatError(
+            "the first lines hold a single field each; a GloVe line is a token and then "
+            "its numbers, separated by single spaces",
+            path=str(path),
+            line=1,
+            hint="Check the file's format, or pass format= to name it",
+        )
+    return dim
+
+
+def read_glove(options: ReadOptions, problems: Problems) -> Parsed:
+    """Read a GloVe text file."""
+    path = options.path
+    head = read_head(path)
+    lines = head.lines()
+    if not lines and not head.whole:
+        # The first line is longer than the sample: read until it ends.
+        head = read_head(path, size=path.stat().st_size)
+        lines = head.lines()
+    dim = infer_dim(lines, path=path)
+    body = TextBody(start=head.bom, first_line=1, dim=dim)
+    rows, end = scan_lines(path, body.start, options.limit)
+    meta = {"format": "glove", "dim": dim}
+    return read_lines(body, options, problems, rows=rows, end=end, meta=meta)
