@@ -57,6 +57,24 @@ def test_repeated_ids_accumulate_gradient_like_nn_embedding():
     assert torch.equal(emb.rows.grad, dense.weight.grad[[2, 5]])
 
 
+@pytest.mark.parametrize("pool", ["sum", "mean", "none"], ids=["sum", "mean", "none"])
+@pytest.mark.parametrize("shape", [(4, 6), (2, 3, 4)], ids=["2d", "3d"])
+def test_gradient_matches_nn_embedding_whatever_the_gradient_layout(pool, shape):
+    """A pooled output's gradient arrives expanded (stride 0); rows are read where they are."""
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.randn(9, 5, generator=gen)
+    emb = PartialEmbedding.from_pretrained(weights, trainable=[1, 4, 8])
+    dense = nn.Embedding.from_pretrained(weights.clone(), freeze=False)
+    ids = torch.randint(0, 9, shape, generator=gen)
+    ids.view(-1)[:3] = torch.tensor([1, 4, 8])
+    for module in (emb, dense):
+        out = module(ids)
+        pooled = {"sum": out.sum(1), "mean": out.mean(1), "none": out}[pool]
+        pooled.backward(torch.ones_like(pooled) * torch.arange(5.0))
+    assert dense.weight.grad is not None and emb.rows.grad is not None
+    assert torch.equal(emb.rows.grad, dense.weight.grad[[1, 4, 8]])
+
+
 def test_frozen_rows_are_buffers_and_trainable_rows_one_compact_parameter(table):
     emb = PartialEmbedding.from_table(table, trainable=["<unk>", "tv"])
     assert [n for n, _ in emb.named_parameters()] == ["rows"]

@@ -31,7 +31,7 @@ class _PartialLookup(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any,
-        flat: Tensor,
+        ids: Tensor,
         base: Tensor,
         rows: Tensor,
         patch: Tensor,
@@ -39,28 +39,27 @@ class _PartialLookup(torch.autograd.Function):
         num_base: int,
     ) -> Tensor:
         num_rows = slots.shape[0]
-        base_ids = flat.clamp(max=num_base - 1) if num_rows > num_base else flat
+        base_ids = ids.clamp(max=num_base - 1) if num_rows > num_base else ids
         out = F.embedding(base_ids, base)
+        flat_out = out.view(-1, out.shape[-1])
         pos = sel = None
         if rows.shape[0] or patch.shape[0]:
-            s = slots.index_select(0, flat)
+            s = slots.index_select(0, ids.reshape(-1))
             if rows.shape[0]:
                 pos = torch.nonzero(s >= 0).squeeze(1)
                 if pos.numel():
                     sel = s.index_select(0, pos)
-                    out.index_copy_(0, pos, rows.index_select(0, sel))
-                else:
-                    pos = None
+                    flat_out.index_copy_(0, pos, rows.index_select(0, sel))
             if patch.shape[0]:
                 ppos = torch.nonzero(s <= -2).squeeze(1)
                 if ppos.numel():
                     psel = -2 - s.index_select(0, ppos)
-                    out.index_copy_(0, ppos, patch.index_select(0, psel))
-        if pos is not None and sel is not None:
+                    flat_out.index_copy_(0, ppos, patch.index_select(0, psel))
+        ctx.hit = pos is not None and sel is not None and pos.numel() > 0
+        if ctx.hit:
             ctx.save_for_backward(pos, sel)
-        ctx.hit = pos is not None
         ctx.rows_shape = rows.shape
-        ctx.mark_non_differentiable()
+        ctx.ids_shape = ids.shape
         return out
 
     @staticmethod
@@ -70,18 +69,31 @@ class _PartialLookup(torch.autograd.Function):
             grad_rows = grad.new_zeros(ctx.rows_shape)
             if ctx.hit:
                 pos, sel = ctx.saved_tensors
-                grad_rows.index_add_(0, sel, grad.index_select(0, pos))
+                grad_rows.index_add_(0, sel, _rows_at(grad, pos, ctx.ids_shape))
         return None, None, grad_rows, None, None, None
 
 
-def lookup(flat: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor) -> Tensor:
-    """Rows for the 1-D ids ``flat`` (already checked), ``(len(flat), D)``; eager fast path."""
-    out: Tensor = _PartialLookup.apply(flat, base, rows, patch, slots, base.shape[0])
+def _rows_at(grad: Tensor, pos: Tensor, ids_shape: torch.Size) -> Tensor:
+    """``grad.reshape(-1, D)[pos]`` without materializing ``grad``.
+
+    The gradient of a pooled output often arrives expanded (stride 0 along the
+    sequence, from ``sum``); reshaping it would copy the whole batch. Only the
+    few rows at ``pos`` are needed, so index them where they are.
+    """
+    if grad.is_contiguous() or len(ids_shape) <= 1:
+        return grad.reshape(-1, grad.shape[-1]).index_select(0, pos)
+    return grad[torch.unravel_index(pos, ids_shape)]
+
+
+def lookup(ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor) -> Tensor:
+    """Rows for ``ids`` of any shape (already checked), ``(*ids.shape, D)``; eager fast path."""
+    out: Tensor = _PartialLookup.apply(ids, base, rows, patch, slots, base.shape[0])
     return out
 
 
-def lookup_dense(flat: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor) -> Tensor:
+def lookup_dense(ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor) -> Tensor:
     """The same values with fixed shapes (no ``nonzero``), for ``torch.compile`` and ``torch.export``."""
+    flat = ids.reshape(-1)
     num_base = base.shape[0]
     base_ids = flat.clamp(max=num_base - 1) if slots.shape[0] > num_base else flat
     out = F.embedding(base_ids, base)
@@ -94,4 +106,4 @@ def lookup_dense(flat: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots:
     if rows.shape[0]:
         picked = F.embedding(s.clamp(min=0), rows)
         out = torch.where((s >= 0).unsqueeze(-1), picked, out)
-    return out
+    return out.view(*ids.shape, base.shape[1])

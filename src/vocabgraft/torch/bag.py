@@ -80,7 +80,7 @@ class PartialEmbeddingBag(PartialEmbedding):
                 f"input must be 1-D (with offsets) or 2-D (one bag per row). "
                 f"Received shape {tuple(input.shape)}"
             )
-        flat = self._flat_ids(input)
+        flat = self._checked(input).reshape(-1)
         vectors = self._lookup(flat)
         n = flat.shape[0]
         positions = torch.arange(n, device=flat.device).view(input.shape)

@@ -85,6 +85,21 @@ class PartialEmbedding(nn.Module):
             (trainable): the special or OOV rows a pretrained table lacks. With
             ``add``, ``trainable`` may be empty.
 
+    Changing what trains: :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`
+    keep ``rows`` the same Parameter object with a new shape. Hand the change
+    to the optimizer with ``optimizer=`` (or :meth:`rebind` later): rows that
+    stay trainable keep their optimizer state, rows that left lose it (so
+    momentum cannot move them), new rows start from zero state.
+
+    Saving: ``state_dict`` holds the trainable rows, the patch, their ids and
+    the sizes, not the base (unless ``save_base``). Load it into a module built
+    over the same table with any trainable set; the saved layout is adopted.
+    ``merge()`` gives a plain ``nn.Embedding`` for serving.
+
+    Distributed: call :func:`~vocabgraft.torch.ddp_ignore_frozen` before
+    wrapping in DDP. FSDP2 (``fully_shard``) trains a fixed layout; changing
+    the layout of sharded rows raises.
+
     Build one with :meth:`from_table`, :meth:`from_pretrained` or
     :meth:`from_embedding`:
 
@@ -270,10 +285,9 @@ class PartialEmbedding(nn.Module):
     # -- forward ----------------------------------------------------------------------
 
     def forward(self, ids: Tensor) -> Tensor:
-        flat = self._flat_ids(ids)
-        return self._lookup(flat).view(*ids.shape, self.embedding_dim)
+        return self._lookup(self._checked(ids))
 
-    def _flat_ids(self, ids: Tensor) -> Tensor:
+    def _checked(self, ids: Tensor) -> Tensor:
         if not isinstance(ids, Tensor):
             raise TypeError(f"ids must be a torch.Tensor. Received {type(ids).__name__}")
         if ids.dtype not in (torch.int64, torch.int32):
@@ -281,9 +295,8 @@ class PartialEmbedding(nn.Module):
                 f"ids must be int64 or int32, as for nn.Embedding. Received dtype {ids.dtype} "
                 f"(table of {self._map.num_rows} rows); convert with ids.long()"
             )
-        flat = ids.reshape(-1)
-        if self.check_ids and flat.numel() and not _tracing():
-            lo, hi = (int(v) for v in torch.aminmax(flat))
+        if self.check_ids and ids.numel() and not _tracing():
+            lo, hi = (int(v) for v in torch.aminmax(ids))
             n = self._map.num_rows
             if lo < 0:
                 raise RowIndexError(
@@ -293,11 +306,12 @@ class PartialEmbedding(nn.Module):
                 raise RowIndexError(
                     f"id {hi} is out of range for a table of {n} rows (valid ids 0..{n - 1})"
                 )
-        return flat
+        return ids
 
-    def _lookup(self, flat: Tensor) -> Tensor:
+    def _lookup(self, ids: Tensor) -> Tensor:
+        """``(*ids.shape, D)`` rows for checked ids."""
         fn = lookup_dense if _tracing() else lookup
-        return fn(flat, self.base, self.rows, self.patch, self.slots)
+        return fn(ids, self.base, self.rows, self.patch, self.slots)
 
     # -- changing what trains ---------------------------------------------------------
 

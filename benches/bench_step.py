@@ -1,0 +1,347 @@
+"""Training step time when only some rows of a large embedding table train.
+
+Compares, in one process, on one CPU, for a 400,000 x 100 float32 table with
+1,000 trainable ids spread over it (a seeded random choice), batches of 64 x 128
+ids, a mean-pool and a linear head (10 classes), AdamW(weight_decay=0.01):
+
+  (a) frozen   nn.Embedding(freeze=True) alone: the floor, nothing in the table trains
+  (b) partial  vocabgraft.torch.PartialEmbedding
+  (c) two_table  the forum recipe: the ids renumbered so the trainable ones come last,
+               a frozen V x D table (zeros in the last K rows) plus a trainable
+               (K + 1) x D table (row 0 is padding) looked up with relu(id - (V - K - 1)),
+               outputs added
+  (d) mask_hook  a trainable nn.Embedding with a gradient hook zeroing the frozen rows'
+               gradient (fewer steps: it is slow)
+  (e) peft     PEFT's TrainableTokensLayer over the frozen nn.Embedding, when peft is installed
+
+Ids are uniform over the table (the main numbers); ``zipf`` repeats (a), (b) and
+(c) with ids drawn from a Zipf law (s = 1.1) over frequency ranks, rank r = id r,
+as in a frequency-sorted vocabulary such as GloVe's.
+
+A second pass repeats (a), (b) and (c) with AdamW(fused=True), to show how much of
+a step is the optimizer's own loop over the K x D rows. Variants run in alternating blocks of steps so that noise from other work on
+the machine falls on all of them alike; each reports the median step time.
+Prints one JSON line on stdout; progress goes to stderr.
+
+    .venv/bin/python benches/bench_step.py [--steps 50] [--quick]
+"""
+
+# ruff: noqa: I001 -- ruff takes tests/torch for the torch package and would sort torch
+# as first-party; known-third-party = ["torch"] in pyproject.toml fixes that.
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vocabgraft.torch import PartialEmbedding
+
+V, D, K, BATCH, LENGTH, CLASSES = 400_000, 100, 1_000, 64, 128, 10
+
+
+def log(*args: object) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+class Model(nn.Module):
+    def __init__(self, embed: nn.Module) -> None:
+        super().__init__()
+        self.embed = embed
+        self.head = nn.Linear(D, CLASSES)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.head(self.embed(ids).mean(1))
+
+
+class TwoTable(nn.Module):
+    """The forum recipe, in PyTorch: frozen table + small trainable table, outputs added."""
+
+    def __init__(self, frozen: Tensor, small: Tensor) -> None:
+        super().__init__()
+        self.frozen = nn.Embedding.from_pretrained(frozen, freeze=True)
+        self.small = nn.Embedding(small.shape[0], D, padding_idx=0, _weight=small)
+        self.shift = frozen.shape[0] - small.shape[0]
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.frozen(ids) + self.small(torch.relu(ids - self.shift))
+
+
+def state_bytes(opt: torch.optim.Optimizer, params: list[Tensor] | None = None) -> int:
+    keep = None if params is None else {id(p) for p in params}
+    return sum(
+        v.numel() * v.element_size()
+        for p, s in opt.state.items()
+        if keep is None or id(p) in keep
+        for v in s.values()
+        if isinstance(v, Tensor) and v.dim() > 0
+    )
+
+
+class Case:
+    """One variant: a model, its optimizer, its batches and a check of the frozen rows."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Model,
+        batches: list[Tensor],
+        frozen_ok: Callable[[], bool],
+        table_params: list[Tensor],
+        fused: bool = False,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.batches = batches
+        self.frozen_ok = frozen_ok
+        self.table_params = table_params
+        self.opt = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=1e-3,
+            weight_decay=0.01,
+            fused=fused or None,
+        )
+        self.labels = torch.randint(0, CLASSES, (len(batches), BATCH), generator=gen(9))
+        self.times: list[float] = []
+        self.calls = 0
+
+    def step(self, record: bool) -> None:
+        i = self.calls % len(self.batches)
+        self.calls += 1
+        start = time.perf_counter()
+        loss = F.cross_entropy(self.model(self.batches[i]), self.labels[i])
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        if record:
+            self.times.append(time.perf_counter() - start)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "ms_per_step": round(statistics.median(self.times) * 1e3, 3),
+            "steps_timed": len(self.times),
+            "opt_state_bytes": state_bytes(self.opt),
+            "table_opt_state_bytes": state_bytes(self.opt, self.table_params),
+            "frozen_bit_identical": bool(self.frozen_ok()),
+        }
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def make_batches(kind: str, n: int) -> list[Tensor]:
+    if kind == "uniform":
+        return [torch.randint(0, V, (BATCH, LENGTH), generator=gen(100 + i)) for i in range(n)]
+    rng = np.random.default_rng(7)
+    ranks = np.arange(1, V + 1, dtype=np.float64)
+    p = ranks**-1.1
+    p /= p.sum()
+    return [torch.from_numpy(rng.choice(V, size=(BATCH, LENGTH), p=p)) for _ in range(n)]
+
+
+def build_cases(
+    base: Tensor,
+    trainable: np.ndarray,
+    batches: list[Tensor],
+    *,
+    with_slow: bool,
+    fused: bool = False,
+) -> list[Case]:
+    frozen_ids = torch.from_numpy(np.setdiff1d(np.arange(V), trainable))
+    tr = torch.from_numpy(trainable)
+    cases = []
+
+    torch.manual_seed(0)
+    frozen = Model(nn.Embedding.from_pretrained(base, freeze=True))
+    cases.append(Case("frozen", frozen, batches, lambda: True, [], fused))
+
+    torch.manual_seed(0)
+    partial = PartialEmbedding.from_pretrained(base, trainable=trainable)
+    cases.append(
+        Case(
+            "partial",
+            Model(partial),
+            batches,
+            lambda: torch.equal(partial.merged_weight()[frozen_ids], base[frozen_ids]),
+            [partial.rows],
+            fused,
+        )
+    )
+
+    # Two tables: renumber so the trainable ids are the last K (outside the timed step,
+    # as the recipe assumes a vocabulary built that way).
+    order = torch.cat([frozen_ids, tr])
+    new_id = torch.empty(V, dtype=torch.int64)
+    new_id[order] = torch.arange(V)
+    frozen_table = base[order].clone()
+    frozen_table[V - K :] = 0.0
+    small = torch.cat([torch.zeros(1, D), base[tr]])
+    torch.manual_seed(0)
+    two = TwoTable(frozen_table, small.clone())
+    two_before = frozen_table.clone()
+    cases.append(
+        Case(
+            "two_table",
+            Model(two),
+            [new_id[b] for b in batches],
+            lambda: torch.equal(two.frozen.weight, two_before) and not two.small.weight[0].any(),
+            [two.small.weight],
+            fused,
+        )
+    )
+
+    if with_slow:
+        dense = nn.Embedding.from_pretrained(base.clone(), freeze=False)
+        mask = torch.zeros(V, 1)
+        mask[tr] = 1.0
+        dense.weight.register_hook(lambda g: g * mask)
+        cases.append(
+            Case(
+                "mask_hook",
+                Model(dense),
+                batches,
+                lambda: torch.equal(dense.weight.detach()[frozen_ids], base[frozen_ids]),
+                [dense.weight],
+            )
+        )
+    return cases
+
+
+def peft_case(base: Tensor, trainable: np.ndarray, batches: list[Tensor]) -> Case | str:
+    try:
+        from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+    except ImportError as exc:
+        return f"peft is not installed ({exc})"
+    base_embedding = nn.Embedding.from_pretrained(base, freeze=True)
+    layer = TrainableTokensLayer(base_embedding, "default")
+    layer.update_layer("default", token_indices=trainable.tolist())
+    frozen_ids = torch.from_numpy(np.setdiff1d(np.arange(V), trainable))
+    delta = layer.trainable_tokens_delta["default"]
+    weight = base_embedding.weight
+    torch.manual_seed(0)
+    return Case(
+        "peft",
+        Model(layer),
+        batches,
+        lambda: torch.equal(weight[frozen_ids], base[frozen_ids]),
+        [delta],
+    )
+
+
+def run(cases: list[Case], steps: int, warmup: int, block: int) -> None:
+    for case in cases:
+        for _ in range(warmup):
+            case.step(record=False)
+    done = 0
+    while done < steps:
+        n = min(block, steps - done)
+        for case in cases:
+            for _ in range(n):
+                case.step(record=True)
+        done += n
+        log(
+            f"  {done}/{steps}: " + ", ".join(f"{c.name} {c.times[-1] * 1e3:.2f} ms" for c in cases)
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per fast variant")
+    parser.add_argument(
+        "--slow-steps", type=int, default=6, help="timed steps for mask_hook and peft"
+    )
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="fewer steps, no Zipf run")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.slow_steps, args.warmup = 20, 2, 3
+
+    load = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews timings
+    base = torch.randn(V, D, generator=gen(0))
+    trainable = np.sort(np.random.default_rng(1).choice(V, size=K, replace=False))
+    uniform = make_batches("uniform", 20)
+    hits = float(np.isin(torch.stack(uniform).numpy(), trainable).sum(axis=(1, 2)).mean())
+
+    log(f"uniform ids: {hits:.1f} trainable positions per batch on average; fast variants")
+    fast = build_cases(base, trainable, uniform, with_slow=False)
+    run(fast, args.steps, args.warmup, block=10)
+
+    log("slow variants")
+    slow: list[Case] = build_cases(base, trainable, uniform, with_slow=True)[3:]
+    peft = peft_case(base, trainable, uniform)
+    if isinstance(peft, Case):
+        slow.append(peft)
+    run(slow, args.slow_steps, warmup=2, block=args.slow_steps)
+
+    results = {c.name: c.result() for c in fast + slow}
+    if not isinstance(peft, Case):
+        results["peft"] = {"ms_per_step": None, "reason": peft}
+    ms = {k: v["ms_per_step"] for k, v in results.items()}
+
+    def ratio(a: str, b: str) -> float | None:
+        return None if ms.get(a) is None or ms.get(b) is None else round(ms[a] / ms[b], 2)
+
+    out: dict[str, Any] = {
+        "bench": "step",
+        "table": [V, D],
+        "trainable": K,
+        "batch": [BATCH, LENGTH],
+        "ids": "uniform",
+        "trainable_positions_per_batch": hits,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_average_at_start": load,
+        "results": results,
+        "ratios": {
+            "partial_over_frozen": ratio("partial", "frozen"),
+            "two_table_over_partial": ratio("two_table", "partial"),
+            "mask_hook_over_partial": ratio("mask_hook", "partial"),
+            "peft_over_partial": ratio("peft", "partial"),
+        },
+        "targets": {
+            "partial_le_2x_frozen": ms["partial"] <= 2 * ms["frozen"],
+            "partial_1_5x_faster_than_two_table": ms["two_table"] >= 1.5 * ms["partial"],
+            "partial_100x_faster_than_mask_hook": ms["mask_hook"] >= 100 * ms["partial"],
+            "partial_state_is_2KD_floats": results["partial"]["table_opt_state_bytes"]
+            == 2 * K * D * 4,
+            "partial_frozen_bit_identical": results["partial"]["frozen_bit_identical"],
+        },
+    }
+    if not args.quick:
+        log("AdamW(fused=True), uniform ids: fast variants")
+        fcases = build_cases(base, trainable, uniform, with_slow=False, fused=True)
+        run(fcases, args.steps, args.warmup, block=10)
+        fms = {c.name: round(statistics.median(c.times) * 1e3, 3) for c in fcases}
+        out["adamw_fused"] = {
+            "ms_per_step": fms,
+            "partial_over_frozen": round(fms["partial"] / fms["frozen"], 2),
+            "two_table_over_partial": round(fms["two_table"] / fms["partial"], 2),
+        }
+        log("zipf ids: fast variants")
+        zipf = make_batches("zipf", 20)
+        zcases = build_cases(base, trainable, zipf, with_slow=False)
+        run(zcases, args.steps, args.warmup, block=10)
+        zms = {c.name: round(statistics.median(c.times) * 1e3, 3) for c in zcases}
+        zhits = float(np.isin(torch.stack(zipf).numpy(), trainable).sum(axis=(1, 2)).mean())
+        out["zipf"] = {
+            "s": 1.1,
+            "trainable_positions_per_batch": zhits,
+            "ms_per_step": zms,
+            "partial_over_frozen": round(zms["partial"] / zms["frozen"], 2),
+            "two_table_over_partial": round(zms["two_table"] / zms["partial"], 2),
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
