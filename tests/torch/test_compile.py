@@ -8,7 +8,12 @@ import torch
 
 from vocabgraft.torch import PartialEmbedding, PartialEmbeddingBag
 
-pytestmark = [pytest.mark.torch, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.slow,
+    # torch.compile itself uses the deprecated torch.jit.script_method; nothing to act on here.
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
+]
 
 
 def small() -> PartialEmbedding:

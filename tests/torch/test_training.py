@@ -130,6 +130,7 @@ def test_freeze_everything_then_train_nothing():
 def test_extend_adds_trainable_rows_without_touching_old_ids(table):
     emb = PartialEmbedding.from_table(table, trainable=["<unk>"])
     before = emb(torch.arange(10))
+    base_memory = emb.base.data_ptr()
     new = emb.extend(["podcast", "stream"], init=np.full((2, 6), 0.5))
     assert new.tolist() == [10, 11]
     assert emb.vocab is not None and emb.vocab["stream"] == 11
@@ -138,6 +139,7 @@ def test_extend_adds_trainable_rows_without_touching_old_ids(table):
     assert torch.equal(emb(new), torch.full((2, 6), 0.5))
     assert emb.trainable_ids.tolist() == [1, 10, 11]
     assert emb.base.shape[0] == 10  # the base was not copied or grown
+    assert emb.base.data_ptr() == base_memory
 
 
 def test_extend_initializers_seeded_and_lazy(table):

@@ -9,6 +9,7 @@ them, and optimizer memory follows the number of rows that train.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -573,11 +574,10 @@ def _check_new_tokens(vocab: Vocab, tokens: list[str]) -> None:
 
 
 def _is_sharded(param: Tensor) -> bool:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # a torch built without distributed support
-        return False
-    return isinstance(param, DTensor)
+    # A DTensor exists only once its module is imported; importing it here would cost a second.
+    module = sys.modules.get("torch.distributed.tensor")
+    dtensor = getattr(module, "DTensor", None)
+    return dtensor is not None and isinstance(param, dtensor)
 
 
 def _tracing() -> bool:
