@@ -26,8 +26,6 @@ Prints one JSON line on stdout; progress goes to stderr.
     .venv/bin/python benches/bench_step.py [--steps 50] [--quick]
 """
 
-# ruff: noqa: I001 -- ruff takes tests/torch for the torch package and would sort torch
-# as first-party; known-third-party = ["torch"] in pyproject.toml fixes that.
 from __future__ import annotations
 
 import argparse

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-
 import torch
 from torch import Tensor, nn
+
 from vocabgraft.errors import RowIndexError, VocabError, VocabgraftError
 from vocabgraft.init import InitContext, Initializer, resolve_init
 from vocabgraft.rows import BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather, Plan, RowMap, check_row_ids
