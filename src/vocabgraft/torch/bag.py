@@ -41,7 +41,7 @@ class PartialEmbeddingBag(PartialEmbedding):
     def __init__(
         self,
         weights: Tensor | np.ndarray,
-        trainable: Ids,
+        trainable: Ids = (),
         *,
         mode: Mode = "mean",
         include_last_offset: bool = False,
@@ -55,7 +55,7 @@ class PartialEmbeddingBag(PartialEmbedding):
 
     @classmethod
     def from_embedding(
-        cls, embedding: nn.Module, trainable: Ids, **kwargs: Any
+        cls, embedding: nn.Module, trainable: Ids = (), **kwargs: Any
     ) -> PartialEmbeddingBag:
         """A bag with the rows, mode, ``padding_idx`` and ``include_last_offset`` of an ``nn.EmbeddingBag``."""
         if not isinstance(embedding, nn.EmbeddingBag):

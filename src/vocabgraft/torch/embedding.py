@@ -72,7 +72,8 @@ class PartialEmbedding(nn.Module):
         weights: the ``(V0, D)`` base table: a tensor or numpy array, used
             without a copy.
         trainable: the ids (or, with ``vocab``, tokens) of the rows that train.
-            Their first values are their base rows.
+            Their first values are their base rows. May be left empty only
+            when ``add`` gives new rows to train.
         padding_idx: as in ``nn.Embedding``: that row gets no gradient.
         vocab: names the rows; lets ``trainable`` and ``extend`` take tokens.
         check_ids: check every batch's ids with one min/max reduction before
@@ -128,7 +129,7 @@ class PartialEmbedding(nn.Module):
     def __init__(
         self,
         weights: Tensor | np.ndarray,
-        trainable: Ids,
+        trainable: Ids = (),
         *,
         padding_idx: int | None = None,
         vocab: Vocab | None = None,
@@ -178,7 +179,7 @@ class PartialEmbedding(nn.Module):
     # -- construction -----------------------------------------------------------------
 
     @classmethod
-    def from_table(cls: type[_M], table: EmbeddingTable, trainable: Ids, **kwargs: Any) -> _M:
+    def from_table(cls: type[_M], table: EmbeddingTable, trainable: Ids = (), **kwargs: Any) -> _M:
         """A module over an :class:`~vocabgraft.EmbeddingTable` (its vectors are not copied).
 
         ``trainable`` may name tokens. The module keeps its own copy of the
@@ -189,13 +190,15 @@ class PartialEmbedding(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls: type[_M], weights: Tensor | np.ndarray, trainable: Ids, **kwargs: Any
+        cls: type[_M], weights: Tensor | np.ndarray, trainable: Ids = (), **kwargs: Any
     ) -> _M:
         """A module over a ``(V, D)`` tensor or array, used without a copy."""
         return cls(weights, trainable, **kwargs)
 
     @classmethod
-    def from_embedding(cls: type[_M], embedding: nn.Module, trainable: Ids, **kwargs: Any) -> _M:
+    def from_embedding(
+        cls: type[_M], embedding: nn.Module, trainable: Ids = (), **kwargs: Any
+    ) -> _M:
         """A module with the rows and ``padding_idx`` of an ``nn.Embedding``.
 
         The base shares memory with ``embedding.weight``. Build the optimizer

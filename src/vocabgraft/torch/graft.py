@@ -15,7 +15,7 @@ __all__ = ["ddp_ignore_frozen", "graft"]
 
 
 def graft(
-    model: nn.Module, target: str | nn.Module, trainable: Ids, **kwargs: Any
+    model: nn.Module, target: str | nn.Module, trainable: Ids = (), **kwargs: Any
 ) -> PartialEmbedding:
     """Replace the ``nn.Embedding`` (or ``nn.EmbeddingBag``) ``target`` of ``model``; return the new module.
 
