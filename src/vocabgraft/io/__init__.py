@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FormatError
 from ..table import EmbeddingTable
 from ._common import OnError, Parsed, Problems, ReadOptions, build_table
 from ._sniff import sniff_format
@@ -120,6 +121,12 @@ def load(
     if name == "cache":
         return _load_cache(path, options)
     if name == "gensim":
+        if format is None:
+            raise FormatError(
+                "a gensim save, which is a Python pickle: loading it can run code",
+                path=path,
+                hint="If you trust the file, pass format='gensim' (needs gensim)",
+            )
         from .gensim import read_gensim
 
         return read_gensim(path)

@@ -65,7 +65,8 @@ class _Chunk:
 
     tokens: list[str]
     keep: np.ndarray | None = None  # None: every row kept
-    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, message)
+    # (line, reason, message, hint or None), in line order
+    problems: list[tuple[int, str, str, str | None]] = field(default_factory=list)
 
 
 def scan_lines(path: os.PathLike[str] | str, start: int, limit: int | None) -> tuple[int, int]:
@@ -103,14 +104,14 @@ def scan_lines(path: os.PathLike[str] | str, start: int, limit: int | None) -> t
 
 
 def _content_end(f: Any, start: int, size: int) -> int:
-    """The offset after the last byte that is not whitespace (from ``start``)."""
+    """The offset after the last byte that is not a space or line end (from ``start``)."""
     end = size
     step = 1 << 16
     while end > start:
         lo = max(start, end - step)
         f.seek(lo)
         block = f.read(end - lo)
-        stripped = block.rstrip(b" \t\r\n")
+        stripped = block.rstrip(b" \r\n")
         if stripped:
             return lo + len(stripped)
         end = lo
@@ -158,8 +159,8 @@ def read_lines(
 
     def collect_oldest() -> None:
         chunk = pending.popleft().result()
-        for line, reason, message in chunk.problems:
-            problems.report(reason, message, line=line)
+        for line, reason, message, hint in chunk.problems:
+            problems.report(reason, message, line=line, hint=hint)
         chunks.append(chunk)
 
     bar = progress_bar(options, end - body.start, f"reading {path.name}")
@@ -444,10 +445,10 @@ def _exact_chunk(
     tokens: list[str] = []
     fields: list[bytes] = []
     rows: list[int] = []
-    problems: list[tuple[int, str, str]] = []
+    problems: list[tuple[int, str, str, str | None]] = []
 
-    def problem(i: int, reason: str, message: str) -> None:
-        problems.append((first_line + i, reason, message))
+    def problem(i: int, reason: str, message: str, hint: str | None = None) -> None:
+        problems.append((first_line + i, reason, message, hint))
 
     for i, line in enumerate(lines):
         body = line.rstrip(_TRAILING)
@@ -467,7 +468,7 @@ def _exact_chunk(
                 f"the line starts with a space, so its token is empty: {_excerpt(body)}",
             )
         elif (token := _decode(parts[0], encoding)) is None:
-            problem(i, "undecodable", undecodable_message(parts[0], encoding)[0])
+            problem(i, "undecodable", *undecodable_message(parts[0], encoding))
         else:
             tokens.append(token)
             rows.append(i)
@@ -494,7 +495,7 @@ def _values(
     parse_dtype: np.dtype[Any],
     rows: list[int],
     first_line: int,
-    problems: list[tuple[int, str, str]],
+    problems: list[tuple[int, str, str, str | None]],
 ) -> list[np.ndarray | None]:
     """Each row's numbers, or None for a row with a bad number (recorded as a problem)."""
     parsed = parse_floats(fields, parse_dtype)
@@ -507,12 +508,16 @@ def _values(
             row = fields[k * dim : (k + 1) * dim]
             result.append(parse_floats(row, parse_dtype))
             if result[-1] is None:
-                j, bad = next((j, f) for j, f in enumerate(row) if not _one_number(f, parse_dtype))
+                j, bad = next(
+                    ((j, f) for j, f in enumerate(row) if not _one_number(f, parse_dtype)),
+                    (0, row[0]),
+                )
                 problems.append(
                     (
                         first_line + rows[k],
                         "not_a_number",
                         f"number {j + 1} of the vector is {_excerpt(bad)}, which is not a number",
+                        None,
                     )
                 )
     for k, values in enumerate(result):
@@ -525,6 +530,7 @@ def _values(
                     "non_finite",
                     f"number {j + 1} of the vector is {_excerpt(what)}; vectors must be finite "
                     f"(nan and inf, and values beyond the {parse_dtype} range, are not allowed)",
+                    None,
                 )
             )
             result[k] = None

@@ -9,7 +9,8 @@ Rules, in order:
 4. A Python pickle that mentions gensim is a gensim save (never loaded unless
    asked for with ``format="gensim"``, as unpickling can run code).
 5. A first line of two integers is a word2vec header: the file is word2vec
-   text if the next line is printable UTF-8, else binary.
+   text if the next line ends in that many numbers, binary if the bytes after
+   the first token are not plain text, else text.
 6. Any other text whose first line ends in a number is GloVe.
 """
 
@@ -81,7 +82,7 @@ def sniff_format(path: str | Path) -> str:
     first = lines[0].rstrip(b" \r")
     header = _HEADER.fullmatch(first)
     if header is not None:
-        return _word2vec_kind(lines)
+        return _word2vec_kind(lines, int(header.group(2)))
     fields = first.split(b" ")
     if len(fields) >= 2 and is_number(fields[-1]):
         return "glove"
@@ -92,20 +93,28 @@ def sniff_format(path: str | Path) -> str:
     )
 
 
-def _word2vec_kind(lines: list[bytes]) -> str:
-    """``"word2vec"`` (text) or ``"word2vec-binary"``, from the bytes after the header.
+def _word2vec_kind(lines: list[bytes], dim: int) -> str:
+    """``"word2vec"`` (text) or ``"word2vec-binary"``, from the first record.
 
-    Binary floats are almost never printable UTF-8 text, so a printable first
-    record means text (whose reader then names any malformed line).
+    Text if the line after the header ends in ``dim`` numbers. Otherwise
+    binary if what follows the token's space is not plain text (binary floats
+    almost never are); else text, whose reader then names the bad line.
     """
-    body = lines[1] if len(lines) > 1 else b""
+    body = b"\n".join(lines[1:])
+    line = lines[1].rstrip(b" \r") if len(lines) > 2 else b""
+    fields = line.split(b" ")
+    if len(fields) > dim and all(is_number(f) for f in fields[-dim:]):
+        return "word2vec"
+    space = body.find(b" ")
+    after = body[space + 1 : space + 1 + 4 * dim] if space >= 0 else b""
     try:
         # Not final: the sample may end inside a character.
-        text = codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+        text = codecs.getincrementaldecoder("utf-8")().decode(after, final=False)
     except UnicodeDecodeError:
         return "word2vec-binary"
-    printable = all(c.isprintable() or c in "\r\t" for c in text)
-    return "word2vec" if printable else "word2vec-binary"
+    if any(not (c.isprintable() or c in "\r\n\t") for c in text):
+        return "word2vec-binary"
+    return "word2vec"
 
 
 def _old_fasttext(head: bytes) -> bool:

@@ -115,7 +115,7 @@ def read_npy(options: ReadOptions, problems: Problems, vocab_path: Path | None) 
     path = options.path
     try:
         matrix = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # numpy's header parser raises many kinds (even TokenError)
         raise FormatError(
             f"not a readable .npy matrix ({exc})",
             path=path,

@@ -61,10 +61,20 @@ def read_word2vec_text(options: ReadOptions, problems: Problems) -> Parsed:
     count, dim, start = parse_header(read_head(path, 4096), path=path)
     want = options.want(count)
     rows, end = scan_lines(path, start, None if options.limit is None else want)
+    if rows * (2 * dim + 1) > end - start + 1:
+        # Too few bytes for that many numbers: the dim is wrong (and must not size the matrix).
+        raise FormatError(
+            f"the header says the vectors have {dim} dimensions, but the {rows} "
+            f"line(s) after it hold only {end - start} bytes",
+            path=path,
+            line=1,
+            hint="Fix the header's second number (the vector size)",
+        )
     if rows != want:
         problems.report(
             "header_count",
-            f"the header says {count} vectors, but {rows} lines follow it",
+            f"the header says {count} vectors, but {rows} "
+            f"{'line follows' if rows == 1 else 'lines follow'} it",
             line=1,
             hint="Fix the header's first number, or pass on_error='skip' to read the lines "
             "that are there",
