@@ -1,0 +1,261 @@
+"""Properties of every reader: exact round trips, and no foreign exception on any input.
+
+What each format can represent (the round trips draw only these):
+
+- GloVe text: any non-empty token without ``\\n``; the first may not start
+  with U+FEFF (read as a byte order mark). Tokens may hold spaces, but most of
+  the first 100 must not, since the vector size is inferred from them.
+- word2vec / fastText .vec text: the same, without the majority rule (the
+  header gives the size).
+- word2vec binary: tokens without a space, not starting with ``\\n``.
+- fastText .bin: tokens without a NUL byte.
+- .npy + .txt word list: tokens without ``\\n``, not ending in ``\\r``; the
+  first may not start with U+FEFF. + .parquet: any non-empty string.
+
+Tokens are Unicode without lone surrogates (which no UTF-8 file can hold).
+Vectors are finite float32, written as their shortest repr in text formats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from vg_io_writers import (
+    fasttext_bin,
+    write_glove,
+    write_word2vec_binary,
+    write_word2vec_text,
+    write_word_list,
+)
+
+import vocabgraft.io._floats as floats_module
+import vocabgraft.io._lines as lines_module
+from vocabgraft import VocabgraftError
+from vocabgraft.io import load
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_TEXT = st.characters(blacklist_categories=("Cs",))
+_FLOAT32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+def _tokens(exclude: str = "", **kwargs: int) -> st.SearchStrategy[list[str]]:
+    alphabet = st.characters(blacklist_categories=("Cs",), blacklist_characters=exclude)
+    token = st.text(alphabet, min_size=1, max_size=8)
+    return st.lists(token, min_size=1, max_size=kwargs.get("max_size", 12), unique=True)
+
+
+@st.composite
+def tables(draw: st.DrawFn, exclude: str = "") -> tuple[list[str], np.ndarray]:
+    tokens = draw(_tokens(exclude))
+    dim = draw(st.integers(1, 5))
+    values = draw(st.lists(_FLOAT32, min_size=len(tokens) * dim, max_size=len(tokens) * dim))
+    return tokens, np.array(values, dtype=np.float32).reshape(len(tokens), dim)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all(a.view(np.uint32) == b.view(np.uint32)))
+
+
+def _round_trip(
+    write: Callable[[Path], Path], tokens: list[str], vectors: np.ndarray, **kwargs: object
+) -> None:
+    """Write with ``write`` into a fresh folder, read back, and compare exactly."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(Path(tmp))
+        got = load(path, progress=False, **kwargs)  # type: ignore[arg-type]
+    assert got.vocab.tokens == tokens
+    assert _same_bits(got.vectors, vectors)
+
+
+# -- round trips -----------------------------------------------------------------------
+
+
+@SETTINGS
+@given(table=tables(exclude="\n"))
+def test_glove_round_trip(table: tuple[list[str], np.ndarray]) -> None:
+    tokens, vectors = table
+    assume(not tokens[0].startswith("\ufeff"))
+    assume(sum(" " not in t for t in tokens) * 2 > len(tokens))
+    _round_trip(
+        lambda d: write_glove(d / "v.txt", tokens, vectors), tokens, vectors, format="glove"
+    )
+
+
+@SETTINGS
+@given(table=tables(exclude="\n"), crlf=st.booleans())
+def test_glove_round_trip_without_pyarrow(table: tuple[list[str], np.ndarray], crlf: bool) -> None:
+    tokens, vectors = table
+    assume(not tokens[0].startswith("\ufeff"))
+    assume(not any(t.endswith((" ", "\r")) for t in tokens) or not crlf)
+    assume(sum(" " not in t for t in tokens) * 2 > len(tokens))
+    newline = "\r\n" if crlf else "\n"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(floats_module, "arrow", lambda: None)
+        mp.setattr(lines_module, "arrow", lambda: None)
+        _round_trip(
+            lambda d: write_glove(d / "v.txt", tokens, vectors, newline=newline),
+            tokens,
+            vectors,
+            format="glove",
+        )
+
+
+@SETTINGS
+@given(table=tables(exclude="\n"))
+def test_word2vec_text_round_trip(table: tuple[list[str], np.ndarray]) -> None:
+    tokens, vectors = table
+    _round_trip(lambda d: write_word2vec_text(d / "v.vec", tokens, vectors), tokens, vectors)
+
+
+@SETTINGS
+@given(table=tables(exclude=" "), newlines=st.booleans())
+def test_word2vec_binary_round_trip(table: tuple[list[str], np.ndarray], newlines: bool) -> None:
+    tokens, vectors = table
+    assume(not any(t.startswith("\n") for t in tokens))
+    _round_trip(
+        lambda d: write_word2vec_binary(d / "v.bin", tokens, vectors, newlines=newlines),
+        tokens,
+        vectors,
+        format="word2vec-binary",
+    )
+
+
+@SETTINGS
+@given(table=tables(exclude="\0"))
+def test_fasttext_bin_round_trip(table: tuple[list[str], np.ndarray]) -> None:
+    tokens, vectors = table
+    words = [t.encode("utf-8") for t in tokens]
+
+    def write(d: Path) -> Path:
+        (d / "m.bin").write_bytes(fasttext_bin(words, vectors, bucket=0, maxn=0))
+        return d / "m.bin"
+
+    _round_trip(write, tokens, vectors)
+
+
+@SETTINGS
+@given(table=tables(exclude="\n"))
+def test_npy_txt_round_trip(table: tuple[list[str], np.ndarray]) -> None:
+    tokens, vectors = table
+    assume(not tokens[0].startswith("\ufeff") and not any(t.endswith("\r") for t in tokens))
+
+    def write(d: Path) -> Path:
+        np.save(d / "m.npy", vectors)
+        write_word_list(d / "m.txt", tokens)
+        return d / "m.npy"
+
+    _round_trip(write, tokens, vectors)
+
+
+@SETTINGS
+@given(table=tables())
+def test_npy_parquet_round_trip(table: tuple[list[str], np.ndarray]) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    tokens, vectors = table
+
+    def write(d: Path) -> Path:
+        np.save(d / "m.npy", vectors)
+        pq.write_table(pa.table({"token": tokens}), d / "m.parquet")
+        return d / "m.npy"
+
+    _round_trip(write, tokens, vectors)
+
+
+# -- nothing but VocabgraftError escapes -------------------------------------------------
+
+FORMATS = [None, "glove", "word2vec", "word2vec-binary", "fasttext-bin", "npy"]
+_PIECES = st.sampled_from(
+    [
+        "a", "b", "é", "1", "-1.5", "0.25", "1e-05", "nan", "inf", "-", ".", "e5", "1e39",
+        "0x1", "+2", " ", "  ", "\t", "\r", "\n", "\r\n", "\ufeff", "\x00", "\xff", "3 4",
+        "new york",
+    ]
+)  # fmt: skip
+
+
+def _load_anything(path: Path, format: str | None, on_error: str) -> None:
+    # The property: reading may fail, but only with a VocabgraftError.
+    with warnings.catch_warnings(), contextlib.suppress(VocabgraftError):
+        warnings.simplefilter("ignore")
+        load(path, format, on_error=on_error, progress=False)  # type: ignore[arg-type]
+
+
+def _check_all(data: bytes, suffix: str = ".txt") -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"f{suffix}"
+        path.write_bytes(data)
+        (Path(tmp) / "f.vocab").write_bytes(b"a\nb\n")
+        for format in FORMATS:
+            for on_error in ("raise", "skip"):
+                _load_anything(path, format, on_error)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_escape_as_foreign_errors(data: bytes) -> None:
+    _check_all(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    header=st.sampled_from(["", "2 2\n", "3 1\n", "1 99999999999\n", "99999 3\n", "0 2\n"]),
+    lines=st.lists(st.lists(_PIECES, max_size=6).map(" ".join), max_size=6),
+)
+def test_fuzzed_lines_never_escape_as_foreign_errors(header: str, lines: list[str]) -> None:
+    _check_all((header + "\n".join(lines)).encode("utf-8", "surrogatepass"))
+
+
+def _mutate(data: bytes, draw: st.DrawFn) -> bytes:
+    if not data:
+        return draw(st.binary(max_size=8))
+    kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
+    at = draw(st.integers(0, max(0, len(data) - 1)))
+    if kind == "truncate":
+        return data[:at]
+    if kind == "flip":
+        return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1 :]
+    if kind == "insert":
+        return data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+    return data[:at] + data[at + draw(st.integers(1, 8)) :]
+
+
+def _valid_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((4, 3)).astype(np.float32)
+    tokens = ["cat", "dog", "naïve", "x"]
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        files = {
+            ".txt": write_glove(d / "g", tokens, vectors).read_bytes(),
+            ".vec": write_word2vec_text(d / "w", tokens, vectors).read_bytes(),
+            ".bin": write_word2vec_binary(d / "b", tokens, vectors).read_bytes(),
+        }
+        np.save(d / "m.npy", vectors)
+        files[".npy"] = (d / "m.npy").read_bytes()
+    matrix = rng.standard_normal((4 + 6, 3)).astype(np.float32)
+    words = [t.encode() for t in tokens]
+    files[".ftbin"] = fasttext_bin(words, matrix, bucket=6, minn=2, maxn=3)
+    files[".ftold"] = fasttext_bin(words, matrix, bucket=6, new_format=False)
+    return files
+
+
+VALID = _valid_files()
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(sorted(VALID)), data=st.data())
+def test_damaged_files_never_escape_as_foreign_errors(kind: str, data: st.DataObject) -> None:
+    damaged = VALID[kind]
+    for _ in range(data.draw(st.integers(1, 3))):
+        damaged = _mutate(damaged, data.draw)
+    _check_all(damaged, suffix=kind if kind == ".npy" else ".dat")
