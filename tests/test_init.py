@@ -346,3 +346,22 @@ def test_subtokens_with_a_real_wordpiece_tokenizer(monkeypatch: pytest.MonkeyPat
     np.testing.assert_allclose(
         by_token[0], np.asarray(weights[vocab.lookup_exact(pieces)]).mean(axis=0), atol=1e-6
     )
+
+
+@pytest.mark.torch
+def test_torch_extend_with_subword_and_neighbors(fasttext_table: EmbeddingTable) -> None:
+    torch = pytest.importorskip("torch")
+    from vocabgraft.torch import PartialEmbedding
+
+    module = PartialEmbedding.from_table(fasttext_table, ["the"])
+    new = ["zebrafication", "governmentalize"]
+    ids = module.extend(new, init=Subword(fasttext_table))
+    assert fasttext_table.subwords is not None
+    expected = torch.from_numpy(fasttext_table.subwords.compose(new))
+    torch.testing.assert_close(module(ids).detach(), expected)
+    # fitted from what the module's InitContext holds: its rows and vocabulary
+    ids = module.extend(["governments2"], init=Subword(weighting="uniform", max_words=300))
+    assert torch.isfinite(module(ids)).all()
+    ids = module.extend(["newitem"], init=Neighbors({"newitem": ["the", "of"]}))
+    rows = np.asarray(fasttext_table[["the", "of"]])
+    torch.testing.assert_close(module(ids)[0].detach(), torch.from_numpy(rows.mean(axis=0)))

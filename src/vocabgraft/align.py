@@ -264,9 +264,8 @@ class AlignmentReport:
         return lines
 
     def _title(self) -> str:
-        src = f" {self.source}" if self.source else ""
         return (
-            f"{len(self.tokens):,} tokens aligned to{src} "
+            f"{len(self.tokens):,} tokens aligned to {self.source or 'a table'} "
             f"({self.table_rows:,} x {self.dim}, {self.dtype})"
         )
 

@@ -25,8 +25,11 @@ size follows the data. Fitting needs scipy; composing and loading do not.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -38,7 +41,7 @@ from .table import register_subword_model
 if TYPE_CHECKING:
     from .table import EmbeddingTable
 
-__all__ = ["FittedSubwords", "fit_subwords", "ngram_hashes"]
+__all__ = ["FittedSubwords", "fit_subwords", "fit_subwords_cached", "ngram_hashes"]
 
 _FORMAT = "vocabgraft.fitted_subwords"
 _VERSION = "1"
@@ -432,3 +435,49 @@ def _solve(
         rz = rz_next
         bar.update(1)
     return b
+
+
+def _table_key(table: EmbeddingTable, options: Mapping[str, Any]) -> str:
+    """A name for a fitted model: a hash of the table's rows, tokens and the fit options."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"{_FORMAT}/{_VERSION} {table.shape} {table.dtype} {sorted(options.items())}".encode())
+    flat = np.ascontiguousarray(table.vectors).reshape(-1).view(np.uint8)
+    step = 64 << 20
+    for lo in range(0, flat.size, step):
+        h.update(flat[lo : lo + step].data)
+    h.update("\n".join(table.vocab.tokens).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def fit_subwords_cached(
+    table: EmbeddingTable,
+    *,
+    folder: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> FittedSubwords:
+    """:func:`fit_subwords`, kept on disk so that the next call for the same table loads it.
+
+    The model is saved as ``subwords-<hash>.safetensors`` in ``folder``,
+    default ``<cache_dir>/subwords`` (:func:`vocabgraft.data.cache_dir`:
+    ``$VOCABGRAFT_CACHE``, else ``$XDG_CACHE_HOME/vocabgraft``, else
+    ``~/.cache/vocabgraft``). The hash covers the table's rows, its tokens
+    and ``options``, so a changed table or option fits anew. If the folder
+    cannot be written, a warning says so and the model is returned all the same.
+    """
+    from .data import cache_dir
+
+    options = {k: v for k, v in options.items() if k != "progress"}
+    if any(isinstance(v, np.ndarray) for v in options.values()):
+        return fit_subwords(table, progress=progress, **options)
+    where = Path(folder) if folder is not None else cache_dir() / "subwords"
+    path = where / f"subwords-{_table_key(table, options)}.safetensors"
+    if path.is_file():
+        return FittedSubwords.load(path)
+    model = fit_subwords(table, progress=progress, **options)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+    except OSError as exc:
+        warnings.warn(f"could not keep the fitted subword model in {where}: {exc}", stacklevel=2)
+    return model

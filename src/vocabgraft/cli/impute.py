@@ -1,0 +1,104 @@
+"""``vocabgraft impute WORD...``: a first vector for words, and its nearest neighbours.
+
+With ``--method subword`` (the default) a fastText table composes the word
+from its n-gram buckets; any other table (GloVe, word2vec, ...) gets a
+subword model fitted on it, once: the fit takes up to a minute with a
+progress bar, and the model is kept under ``$VOCABGRAFT_CACHE/subwords``
+(default ``~/.cache/vocabgraft/subwords``) for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, cast
+
+import numpy as np
+
+from ..init import InitContext, Initializer, MatchedNormal, Mean, Subword, resolve_init
+from ..table import EmbeddingTable
+from ._common import add_json_arg, add_vectors_arg, emit, load_vectors
+
+METHODS = ("subword", "mean", "normal")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "impute",
+        help="build vectors for words the table lacks (subword model, mean, matched normal)",
+    )
+    p.add_argument("words", nargs="+", metavar="WORD")
+    add_vectors_arg(p)
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="subword",
+        help="subword: from character n-grams (fastText's own, or a model fitted on the "
+        "table and cached); mean: the mean row; normal: a sample matching the rows' mean "
+        "and covariance (default: subword)",
+    )
+    p.add_argument("-k", type=int, default=10, metavar="N", help="neighbours per word (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed for --method normal (default 0)")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def subword_initializer(table: EmbeddingTable, *, progress: bool = True) -> Subword:
+    """``Subword`` for ``table``: its own subword model, else a fitted one from the cache."""
+    if table.subwords is not None:
+        return Subword(table)
+    from ..subword_model import fit_subwords_cached
+
+    if progress:
+        print(
+            f"fitting a subword model on {len(table):,} rows (once; it is cached)",
+            file=sys.stderr,
+        )
+    return Subword(fit_subwords_cached(table, progress=progress))
+
+
+def initializer(name: str, table: EmbeddingTable, *, progress: bool = True) -> Initializer:
+    """The initializer a command-line ``--method``/``--init`` name stands for."""
+    if name == "subword":
+        return subword_initializer(table, progress=progress)
+    named: dict[str, Initializer] = {"mean": Mean(), "normal": MatchedNormal()}
+    return named[name]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise SystemExit(f"vocabgraft impute: error: -k must be at least 1, got {args.k}")
+    table = load_vectors(args)
+    init = initializer(args.method, table, progress=not args.json)
+    words = list(args.words)
+    ctx = InitContext(
+        n=len(words),
+        dim=table.dim,
+        tokens=words,
+        vocab=table.vocab,
+        rng=np.random.default_rng(args.seed),
+        weights_fn=lambda: table.vectors,
+    )
+    vectors = np.asarray(resolve_init(init, ctx), dtype=np.float32)
+    # A 2-D query gives one list per row (the overloads cannot tell 1-D from 2-D arrays).
+    neighbours = cast("list[list[tuple[str, float]]]", table.most_similar(vectors, k=args.k))
+    out: dict[str, Any] = {}
+    blocks = []
+    for word, vec, near in zip(words, vectors, neighbours):
+        own = None
+        if word in table:
+            row = np.asarray(table[word], dtype=np.float32)
+            den = float(np.linalg.norm(row) * np.linalg.norm(vec))
+            own = float(row @ vec) / den if den else 0.0
+        out[word] = {
+            "method": args.method,
+            "in_table": own is not None,
+            "cosine_to_own_row": own,
+            "neighbors": [{"token": t, "cosine": round(c, 6)} for t, c in near],
+        }
+        note = "not in the table" if own is None else f"in the table; cosine to its row {own:.3f}"
+        width = max((len(t) for t, _ in near), default=0)
+        rows = [f"  {t:<{width}}  {c:.4f}" for t, c in near]
+        blocks.append(f"{word}  ({args.method}; {note})\n" + "\n".join(rows))
+    emit(args, "\n\n".join(blocks), out)
+    return 0

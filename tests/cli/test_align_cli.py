@@ -1,0 +1,147 @@
+"""``vocabgraft align`` and ``vocabgraft impute``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vocabgraft import EmbeddingTable, Vocab
+from vocabgraft import cli as cli_pkg
+from vocabgraft.cli import main
+
+WORDS = ["the", "cat", "cats", "sat", "mat", "mats", "dog", "dogs", "walk", "walks", "walked"]
+
+
+@pytest.fixture(autouse=True)
+def _commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Until the command list names them, register align and impute for these tests.
+    extra = tuple(c for c in ("align", "impute") if c not in cli_pkg._COMMANDS)
+    monkeypatch.setattr(cli_pkg, "_COMMANDS", (*cli_pkg._COMMANDS, *extra))
+
+
+@pytest.fixture
+def vectors(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    table = EmbeddingTable(rng.normal(size=(len(WORDS), 5)).astype(np.float32), WORDS)
+    return table.save(tmp_path / "vectors")
+
+
+def test_align_a_word_list_writes_a_table(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "vocab.txt").write_text("Cat\t30\nthe\t20\nzebra\t5\n", encoding="utf-8")
+    args = ["align", "--vocab", str(tmp_path / "vocab.txt"), "--vectors", str(vectors)]
+    assert main([*args, "--out", str(tmp_path / "aligned")]) == 0
+    captured = capsys.readouterr()
+    assert "coverage by frequency: 90.91% of 55 occurrences" in captured.out
+    assert "most frequent unmatched: zebra (5)" in captured.out
+    assert "wrote 5 x 5 table" in captured.err
+    aligned = EmbeddingTable.load(tmp_path / "aligned")
+    assert aligned.vocab.tokens == ["<pad>", "<unk>", "Cat", "the", "zebra"]
+    source = EmbeddingTable.load(vectors)
+    np.testing.assert_array_equal(aligned["Cat"], source["cat"])
+    assert aligned.meta["alignment"]["by_kind"]["lower"] == 1
+
+
+def test_align_a_corpus_as_json(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "c.txt").write_text("the cat sat\nthe Dog sat on the mat\nqq\n", encoding="utf-8")
+    args = ["align", "--corpus", str(tmp_path / "c.txt"), "--vectors", str(vectors)]
+    assert main([*args, "--min-freq", "2", "--json", "--rows"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tokens"] == 4  # <pad>, <unk>, the, sat
+    assert report["token_coverage"] == 1.0
+    assert [r["kind"] for r in report["rows"]] == ["pad", "special", "exact", "exact"]
+
+
+def test_align_markdown(vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "v.txt").write_text("cat\nunicorn\n", encoding="utf-8")
+    args = ["align", "--vocab", str(tmp_path / "v.txt"), "--vectors", str(vectors)]
+    assert main([*args, "--markdown", "--unk", "", "--match", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert "| row source | rows | share |" in out
+    assert "| `unicorn` |" in out
+
+
+def test_align_repeated_token_names_the_line(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "v.txt").write_text("cat\ndog\ncat\n", encoding="utf-8")
+    code = main(["align", "--vocab", str(tmp_path / "v.txt"), "--vectors", str(vectors)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "v.txt, line 3: token 'cat' is listed again (first on line 1)" in err
+
+
+def test_align_min_freq_needs_counts(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "v.txt").write_text("cat\ndog\n", encoding="utf-8")
+    args = ["align", "--vocab", str(tmp_path / "v.txt"), "--vectors", str(vectors)]
+    assert main([*args, "--min-freq", "3"]) == 1
+    assert "--min-freq needs counts" in capsys.readouterr().err
+
+
+def test_align_needs_a_vocabulary_source(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="2"):
+        main(["align"])
+    assert "one of the arguments --vocab --corpus is required" in capsys.readouterr().err
+
+
+def test_align_refuses_to_overwrite(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "v.txt").write_text("cat\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    args = ["align", "--vocab", str(tmp_path / "v.txt"), "--vectors", str(vectors)]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 1
+    assert "exists; pass overwrite=True" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "out"), "--overwrite"]) == 0
+
+
+def test_impute_with_a_fitted_subword_model_is_cached(
+    vectors: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vocabgraft.data import cache_dir
+
+    args = ["impute", "walking", "cat", "--vectors", str(vectors), "-k", "3", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["walking"]["in_table"] is False
+    assert first["cat"]["in_table"] is True
+    assert -1 <= first["cat"]["cosine_to_own_row"] <= 1
+    assert first["walking"]["neighbors"][0]["token"].startswith("walk")
+    cached = list((cache_dir() / "subwords").glob("subwords-*.safetensors"))
+    assert len(cached) >= 1
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == first
+
+
+@pytest.mark.parametrize("method", ["mean", "normal"], ids=["mean", "normal"])
+def test_impute_other_methods(
+    vectors: Path, capsys: pytest.CaptureFixture[str], method: str
+) -> None:
+    assert main(["impute", "zebra", "--vectors", str(vectors), "--method", method, "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"zebra  ({method}; not in the table)")
+    assert len(out.strip().splitlines()) == 3
+
+
+def test_impute_k_must_be_positive(vectors: Path) -> None:
+    with pytest.raises(SystemExit, match="-k must be at least 1"):
+        main(["impute", "x", "--vectors", str(vectors), "-k", "0"])
+
+
+def test_vocab_tokens_with_tabs_but_no_count_stay_whole(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "v.txt").write_text("a\tb\ncat\n", encoding="utf-8")
+    args = ["align", "--vocab", str(tmp_path / "v.txt"), "--vectors", str(vectors), "--json"]
+    assert main([*args, "--rows", "--pad", "", "--unk", ""]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["token"] for r in rows] == ["a\tb", "cat"]
+    assert Vocab(["a\tb"]).tokens == ["a\tb"]
