@@ -77,6 +77,7 @@ def test_gradient_matches_nn_embedding_whatever_the_gradient_layout(pool, shape)
 
 def test_frozen_rows_are_buffers_and_trainable_rows_one_compact_parameter(table):
     emb = PartialEmbedding.from_table(table, trainable=["<unk>", "tv"])
+    assert emb.padding_idx == 0  # the vocabulary's pad token
     assert [n for n, _ in emb.named_parameters()] == ["rows"]
     assert emb.rows.shape == (2, 6)
     assert emb.trainable_ids.tolist() == [1, 7]

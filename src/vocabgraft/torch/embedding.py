@@ -183,9 +183,11 @@ class PartialEmbedding(nn.Module):
         """A module over an :class:`~vocabgraft.EmbeddingTable` (its vectors are not copied).
 
         ``trainable`` may name tokens. The module keeps its own copy of the
-        table's vocabulary, which :meth:`extend` grows.
+        table's vocabulary, which :meth:`extend` grows. ``padding_idx``
+        defaults to the vocabulary's pad token, when it has one.
         """
         kwargs.setdefault("vocab", table.vocab.copy())
+        kwargs.setdefault("padding_idx", table.vocab.pad_id)
         return cls(table.vectors, trainable, **kwargs)
 
     @classmethod
