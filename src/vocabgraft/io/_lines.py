@@ -69,38 +69,73 @@ class _Chunk:
     problems: list[tuple[int, str, str, str | None]] = field(default_factory=list)
 
 
-def scan_lines(path: os.PathLike[str] | str, start: int, limit: int | None) -> tuple[int, int]:
-    """Count the vector lines from ``start``: ``(lines, end)``.
+@dataclass(frozen=True)
+class Plan:
+    """The chunks to parse: ``(file offset, bytes, lines)`` each, cut after a newline.
 
-    ``end`` is where parsing stops: after the last non-blank byte of the file,
-    or after the ``limit``-th line.
+    Only the last chunk may end without a newline (the file's last line).
+    """
+
+    rows: int
+    chunks: list[tuple[int, int, int]]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(n for _, n, _ in self.chunks)
+
+
+def plan_chunks(path: os.PathLike[str] | str, start: int, limit: int | None) -> Plan:
+    """Count the vector lines from ``start`` and cut them into chunks of whole lines.
+
+    Reading stops after the last byte that is not a space or line end, or
+    after the ``limit``-th line. Knowing each chunk's line count up front lets
+    the chunks be parsed in parallel, each into its own rows.
     """
     size = os.path.getsize(path)
+    chunks: list[tuple[int, int, int]] = []
+    rows = 0
     with open(path, "rb", buffering=0) as f:
         end = _content_end(f, start, size)
-        if end <= start:
-            return 0, start
-        f.seek(start)
-        buf = bytearray(8 << 20)
-        pos, lines = start, 0
-        while pos < end:
-            got = f.readinto(memoryview(buf)[: min(len(buf), end - pos)])
-            if not got:
-                break
-            n = buf.count(b"\n", 0, got)
-            if limit is not None and lines + n >= limit:
-                # The limit-th newline ends the last line we want.
-                cut = -1
-                for _ in range(limit - lines):
-                    cut = buf.find(b"\n", cut + 1, got)
-                return limit, pos + cut + 1
-            lines += n
-            pos += got
-    # The last line has no newline before ``end`` (trailing whitespace was cut).
-    lines += 1
-    if limit is not None and lines > limit:  # pragma: no cover - handled in the loop
-        lines = limit
-    return lines, end
+        buf = bytearray(CHUNK_BYTES)
+        pos = start
+        while pos < end and (limit is None or rows < limit):
+            got = _read_at(f, pos, memoryview(buf)[: min(len(buf), end - pos)])
+            if pos + got < end:
+                cut = buf.rfind(b"\n", 0, got)
+                if cut < 0:  # a line longer than a chunk: read it whole
+                    buf = bytearray(2 * len(buf))
+                    continue
+                n = cut + 1
+            else:
+                n = got
+            lines = buf.count(b"\n", 0, n) + (buf[n - 1] != _NEWLINE)
+            if limit is not None and rows + lines > limit:
+                n = _after_lines(buf, limit - rows)
+                lines = limit - rows
+            chunks.append((pos, n, lines))
+            rows += lines
+            pos += n
+    return Plan(rows, chunks)
+
+
+def _read_at(f: Any, pos: int, view: memoryview) -> int:
+    """Fill ``view`` from offset ``pos``; the number of bytes read."""
+    f.seek(pos)
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _after_lines(buf: bytearray, lines: int) -> int:
+    """The offset just after the ``lines``-th newline of ``buf``."""
+    cut = -1
+    for _ in range(lines):
+        cut = buf.find(b"\n", cut + 1)
+    return cut + 1
 
 
 def _content_end(f: Any, start: int, size: int) -> int:
@@ -123,25 +158,26 @@ def read_lines(
     options: ReadOptions,
     problems: Problems,
     *,
-    rows: int,
-    end: int,
+    plan: Plan,
     meta: dict[str, Any],
 ) -> Parsed:
-    """Parse ``rows`` lines of ``token v1 ... vD`` between ``body.start`` and ``end``."""
+    """Parse the lines of ``plan``, each ``token v1 ... vD``."""
     dim = body.dim
+    rows = plan.rows
     parse_dtype = np.dtype(np.float64) if options.dtype == np.float64 else np.dtype(np.float32)
     out = np.empty((rows, dim), dtype=options.dtype)
     chunks: list[_Chunk] = []
     workers = max(1, min(2, os.cpu_count() or 1))
     path = options.path
 
-    def work(buf: bytearray, nbytes: int, offset: int, row0: int, nrows: int) -> _Chunk:
+    def work(offset: int, nbytes: int, row0: int, nrows: int) -> _Chunk:
         target = out[row0 : row0 + nrows]
         chunk = None
         if arrow() is not None:
-            chunk = _fast_chunk(buf, nbytes, dim, parse_dtype, options.encoding, target)
+            buf, size = _load_chunk(path, offset, nbytes)
+            chunk = _fast_chunk(buf, size, dim, parse_dtype, options.encoding, target)
         if chunk is None:
-            with open(path, "rb") as f:  # the fast path may have written over the buffer
+            with open(path, "rb") as f:  # the fast path may have written over its buffer
                 f.seek(offset)
                 raw = f.read(nbytes)
             chunk = _exact_chunk(
@@ -163,18 +199,12 @@ def read_lines(
             problems.report(reason, message, line=line, hint=hint)
         chunks.append(chunk)
 
-    bar = progress_bar(options, end - body.start, f"reading {path.name}")
+    bar = progress_bar(options, plan.nbytes, f"reading {path.name}")
     row = 0
     with ThreadPoolExecutor(workers) as pool, bar:
         try:
-            for buf, nbytes, offset, nrows in _chunks(path, body.start, end):
-                if row + nrows > rows:
-                    raise FormatError(
-                        f"the file has more lines than the {rows} counted a moment ago",
-                        path=path,
-                        hint="The file changed while it was read; read it again",
-                    )
-                pending.append(pool.submit(work, buf, nbytes, offset, row, nrows))
+            for offset, nbytes, nrows in plan.chunks:
+                pending.append(pool.submit(work, offset, nbytes, row, nrows))
                 row += nrows
                 bar.update(nbytes)
                 while len(pending) > workers:
@@ -226,52 +256,26 @@ def _compact(out: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out[:dst]
 
 
-def _chunks(path: Any, start: int, end: int) -> Any:
-    """Yield ``(buffer, nbytes, file_offset, lines)``: whole lines, each chunk ending in b"\\n".
+def _load_chunk(path: Any, offset: int, nbytes: int) -> tuple[bytearray, int]:
+    """``(buffer, size)``: the chunk's bytes at ``buffer[_PAD:_PAD + size]``, ending in a newline.
 
-    The data sits at ``buffer[_PAD:_PAD + nbytes]``.
+    ``size`` is ``nbytes``, or one more when the file's last line lacks its newline.
     """
+    buf = bytearray(_PAD + nbytes + 1)
+    buf[:_PAD] = b"\n" * _PAD
     with open(path, "rb", buffering=0) as f:
-        f.seek(start)
-        pos = start
-        carry = b""
-        want = CHUNK_BYTES
-        while pos < end or carry:
-            size = min(want, end - pos)
-            buf = bytearray(_PAD + len(carry) + size + 1)
-            buf[:_PAD] = b"\n" * _PAD
-            buf[_PAD : _PAD + len(carry)] = carry
-            view = memoryview(buf)
-            got = 0
-            while got < size:
-                n = f.readinto(view[_PAD + len(carry) + got : _PAD + len(carry) + size])
-                if not n:
-                    break
-                got += n
-            view.release()
-            pos += got
-            filled = len(carry) + got
-            offset = pos - filled
-            if pos < end and got:
-                cut = buf.rfind(b"\n", _PAD, _PAD + filled)
-                if cut < 0:  # a line longer than a chunk: read more before cutting
-                    carry = bytes(buf[_PAD : _PAD + filled])
-                    want *= 2
-                    continue
-                nbytes = cut + 1 - _PAD
-                carry = bytes(buf[_PAD + nbytes : _PAD + filled])
-            else:
-                nbytes = filled
-                carry = b""
-                if nbytes == 0:
-                    return
-                if buf[_PAD + nbytes - 1] != _NEWLINE:
-                    buf[_PAD + nbytes] = _NEWLINE
-                    nbytes += 1
-            want = CHUNK_BYTES
-            yield buf, nbytes, offset, buf.count(b"\n", _PAD, _PAD + nbytes)
-            if pos >= end and not carry:
-                return
+        got = _read_at(f, offset, memoryview(buf)[_PAD : _PAD + nbytes])
+    if got != nbytes:
+        raise FormatError(
+            f"the file ended at byte {offset + got} while reading lines counted a moment ago",
+            path=path,
+            offset=offset + got,
+            hint="The file changed while it was read; read it again",
+        )
+    if buf[_PAD + nbytes - 1] == _NEWLINE:
+        return buf, nbytes
+    buf[_PAD + nbytes] = _NEWLINE
+    return buf, nbytes + 1
 
 
 # -- the fast path ---------------------------------------------------------------------
@@ -312,8 +316,8 @@ def _fast_chunk(
     a = np.frombuffer(buf, dtype=np.uint8)
     data = a[_PAD : _PAD + nbytes]
     rows = len(out)
-    is_sep = data <= _SPACE
-    seps = np.flatnonzero(is_sep)
+    every_sep = np.flatnonzero(data <= _SPACE)
+    seps = every_sep
     kind = data[seps]
     nl_at = np.flatnonzero(kind == _NEWLINE)  # indices into seps
     if len(nl_at) != rows:
@@ -340,16 +344,13 @@ def _fast_chunk(
         return None
     # Each number must start with a digit, or "-" and a digit: the '0' prefix
     # would otherwise turn "", "-" or "." into 0.
-    field_start = at[:, :dim] + 1
+    field_start = (at[:, :dim] + 1).ravel()
     first = data[field_start]
-    plain = _is_digit(first)
     negative = None
-    if not plain.all():
+    if not _is_digit(first).all():
         negative = first == _MINUS
-        if not (plain | negative).all():
-            return None
-        minus_at = field_start[negative]
-        if not _is_digit(data[minus_at + 1]).all():
+        minus_at = field_start[np.flatnonzero(negative)]
+        if not (_is_digit(first) | negative).all() or not _is_digit(data[minus_at + 1]).all():
             return None
     tokens = _gather_tokens(data, line_start, token_end, encoding)
     if tokens is None:
@@ -362,7 +363,7 @@ def _fast_chunk(
     grid[1:, 0] = content_end[:-1]
     grid[:, 1:] = at[:, 1:dim]
     offsets[-1] = content_end[-1]
-    np.putmask(data, is_sep, _ZERO)
+    data[every_sep] = _ZERO
     data[_ranges(line_start, token_end - line_start)] = _ZERO
     if negative is not None:
         data[minus_at] = _ZERO
@@ -379,7 +380,9 @@ def _fast_chunk(
         return None
     out[...] = values
     if negative is not None:
-        np.negative(out, out=out, where=negative)
+        # Flip the sign bit of the numbers that had a minus (exact, -0.0 included).
+        bits = out.view(f"u{out.itemsize}").reshape(-1)
+        bits ^= negative.astype(bits.dtype) << (8 * out.itemsize - 1)
     return _Chunk(tokens=tokens)
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 
 from ..errors import FormatError
 from ._common import Parsed, Problems, ReadOptions
-from ._lines import TextBody, read_head, read_lines, scan_lines
+from ._lines import TextBody, plan_chunks, read_head, read_lines
 
 __all__ = ["infer_dim", "read_glove"]
 
@@ -50,6 +50,6 @@ def read_glove(options: ReadOptions, problems: Problems) -> Parsed:
         lines = head.lines()
     dim = infer_dim(lines, path=path)
     body = TextBody(start=head.bom, first_line=1, dim=dim)
-    rows, end = scan_lines(path, body.start, options.limit)
+    plan = plan_chunks(path, body.start, options.limit)
     meta = {"format": "glove", "dim": dim}
-    return read_lines(body, options, problems, rows=rows, end=end, meta=meta)
+    return read_lines(body, options, problems, plan=plan, meta=meta)

@@ -24,7 +24,7 @@ from ._common import (
     progress_bar,
     undecodable_message,
 )
-from ._lines import Head, TextBody, read_head, read_lines, scan_lines
+from ._lines import Head, TextBody, plan_chunks, read_head, read_lines
 
 __all__ = ["parse_header", "read_word2vec_binary", "read_word2vec_text"]
 
@@ -60,12 +60,13 @@ def read_word2vec_text(options: ReadOptions, problems: Problems) -> Parsed:
     path = options.path
     count, dim, start = parse_header(read_head(path, 4096), path=path)
     want = options.want(count)
-    rows, end = scan_lines(path, start, None if options.limit is None else want)
-    if rows * (2 * dim + 1) > end - start + 1:
+    plan = plan_chunks(path, start, None if options.limit is None else want)
+    rows = plan.rows
+    if rows * (2 * dim + 1) > plan.nbytes + 1:
         # Too few bytes for that many numbers: the dim is wrong (and must not size the matrix).
         raise FormatError(
             f"the header says the vectors have {dim} dimensions, but the {rows} "
-            f"line(s) after it hold only {end - start} bytes",
+            f"line(s) after it hold only {plan.nbytes} bytes",
             path=path,
             line=1,
             hint="Fix the header's second number (the vector size)",
@@ -81,7 +82,7 @@ def read_word2vec_text(options: ReadOptions, problems: Problems) -> Parsed:
         )
     body = TextBody(start=start, first_line=2, dim=dim)
     meta = {"format": "word2vec", "dim": dim, "header_count": count}
-    return read_lines(body, options, problems, rows=rows, end=end, meta=meta)
+    return read_lines(body, options, problems, plan=plan, meta=meta)
 
 
 def read_word2vec_binary(options: ReadOptions, problems: Problems) -> Parsed:
