@@ -56,7 +56,14 @@ def test_several_table_spellings_prefer_the_lowest_row(table: EmbeddingTable) ->
 
 def test_match_can_be_restricted(table: EmbeddingTable) -> None:
     _, report = align(table, ["THE", "Straße"], match=("exact", "lower"))
-    assert report.by_kind == {"exact": 0, "lower": 1, "init": 1, "special": 0, "pad": 0}
+    assert report.by_kind == {
+        "exact": 0,
+        "lower": 1,
+        "init": 1,
+        "bucket": 0,
+        "special": 0,
+        "pad": 0,
+    }
     _, only = align(table, ["THE"], match="exact")
     assert only.row("THE").kind == "init"
 
@@ -84,6 +91,15 @@ def test_specials_get_their_own_rule(table: EmbeddingTable) -> None:
     copied, report = align(table, vocab, special_init=Copy("cat"))
     np.testing.assert_array_equal(copied[vocab["<cls>"]], table["cat"])
     assert report.initializers["special"] == "Copy"
+
+
+def test_hash_buckets_start_apart_and_do_not_count_as_unmatched(table: EmbeddingTable) -> None:
+    vocab = Vocab(["cat", "zebra"], oov="hash", num_buckets=3)
+    weights, report = align(table, vocab)
+    assert [r.kind for r in report.rows()] == ["exact", "init", "bucket", "bucket", "bucket"]
+    assert report.type_coverage == 0.5
+    assert len({weights[i].tobytes() for i in vocab.bucket_ids}) == 3
+    assert report.unmatched() == [("zebra", None)]
 
 
 def test_a_token_list_may_declare_leading_specials(table: EmbeddingTable) -> None:

@@ -44,7 +44,7 @@ _KEYS: dict[str, Callable[[str], str]] = {
 }
 DEFAULT_MATCH = ("exact", "lower", "nfkc_casefold")
 # Row kinds besides the match kinds, in report order.
-_INIT, _SPECIAL, _PAD = "init", "special", "pad"
+_INIT, _BUCKET, _SPECIAL, _PAD = "init", "bucket", "special", "pad"
 
 # Normalised indexes of recently aligned tables: (id(vocab), kind) -> (ref, size, index).
 _INDEXES: dict[tuple[int, str], tuple[weakref.ref[Vocab], int, dict[str, int]]] = {}
@@ -79,8 +79,9 @@ class RowSource:
         id: the row (the task vocabulary's id).
         token: the task token.
         kind: ``"exact"``, ``"lower"``, ``"nfkc_casefold"`` (copied from the
-            table), ``"init"`` (unmatched, from the initializer), ``"special"``
-            or ``"pad"``.
+            table), ``"init"`` (unmatched, from the initializer), ``"bucket"``
+            (an OOV hash bucket of a ``Vocab(oov="hash")``), ``"special"`` or
+            ``"pad"``.
         table_id, table_token: the table row it was copied from (matches only).
         initializer: the initializer's name (the other kinds).
     """
@@ -99,7 +100,7 @@ class AlignmentReport:
     ``str(report)`` is a terminal table, :meth:`to_markdown` a Markdown one,
     :meth:`to_json` / :meth:`to_dict` the same facts for programs.
 
-    Coverage counts the regular tokens only (not pad or other specials): by
+    Coverage counts the regular tokens only (not specials or OOV buckets): by
     type, the share of them found in the table; by frequency (when counts are
     known), the share of their occurrences.
     """
@@ -128,7 +129,7 @@ class AlignmentReport:
         self.source = table.source
         self._table_vocab = table.vocab
         kinds_arr = np.array(kinds, dtype=object)
-        self._regular = (kinds_arr != _SPECIAL) & (kinds_arr != _PAD)
+        self._regular = ~np.isin(kinds_arr, [_BUCKET, _SPECIAL, _PAD])
         self._matched = self.table_ids >= 0
 
     def __len__(self) -> int:
@@ -139,7 +140,7 @@ class AlignmentReport:
     @property
     def by_kind(self) -> dict[str, int]:
         """Rows per kind, in the order matching tries them, then init, special, pad."""
-        order = [*self.match, _INIT, _SPECIAL, _PAD]
+        order = [*self.match, _INIT, _BUCKET, _SPECIAL, _PAD]
         found = {k: 0 for k in order}
         for k in self.kinds:
             found[k] += 1
@@ -245,7 +246,7 @@ class AlignmentReport:
         for kind, count in self.by_kind.items():
             if kind in self.match and count == 0 and kind != "exact":
                 continue
-            if kind in (_SPECIAL, _PAD) and count == 0:
+            if kind in (_BUCKET, _SPECIAL, _PAD) and count == 0:
                 continue
             label = kind if kind in self.match else f"{kind} ({self.initializers[kind]})"
             out.append((label, count, f"{100 * count / n:.1f}%"))
@@ -410,7 +411,8 @@ def align(
             table's mean and covariance, so they have typical norms).
         special_init: first vectors for specials other than pad (unk, cls,
             mask, ..). Default :class:`~vocabgraft.init.Mean`. The pad row is
-            always zero.
+            always zero. The OOV hash buckets of a ``Vocab(oov="hash")`` are
+            never matched; they take ``init``, so they start apart.
         match: the lookup steps, tried in order for tokens not yet matched:
             ``"exact"``, ``"lower"`` (``token.lower()`` against the table's
             lowercased tokens) and ``"nfkc_casefold"`` (Unicode NFKC with case
@@ -440,7 +442,7 @@ def align(
     >>> weights[:3].tolist()
     [[0.0, 0.0], [2.0, 3.0], [0.0, 1.0]]
     >>> report.by_kind
-    {'exact': 1, 'lower': 1, 'nfkc_casefold': 0, 'init': 1, 'special': 0, 'pad': 1}
+    {'exact': 1, 'lower': 1, 'nfkc_casefold': 0, 'init': 1, 'bucket': 0, 'special': 0, 'pad': 1}
     """
     if not isinstance(table, EmbeddingTable):
         raise TypeError(f"table must be an EmbeddingTable. Received {type(table).__name__}")
@@ -458,7 +460,11 @@ def align(
     if pad_id is not None:
         kinds[pad_id] = _PAD
         special_ids.add(pad_id)
-    todo = [i for i in range(n) if i not in special_ids]
+    buckets = vocab.bucket_ids.tolist()
+    for i in buckets:
+        kinds[i] = _BUCKET
+    reserved = special_ids | set(buckets)
+    todo = [i for i in range(n) if i not in reserved]
     for step in steps:
         if not todo:
             break
@@ -485,9 +491,10 @@ def align(
         init = Subword(table) if table.subwords is not None else MatchedNormal()
     if special_init is None:
         special_init = Mean()
-    init_seq, special_seq = np.random.SeedSequence(seed).spawn(2)
+    init_seq, special_seq, bucket_seq = np.random.SeedSequence(seed).spawn(3)
     groups = [
         (_INIT, todo, init, init_seq),
+        (_BUCKET, buckets, init, bucket_seq),
         (_SPECIAL, sorted(i for i in special_ids if i != pad_id), special_init, special_seq),
     ]
     for kind, ids, how, seq in groups:
@@ -515,7 +522,12 @@ def align(
         kinds=kinds,
         table_ids=table_ids,
         table=table,
-        initializers={_INIT: _init_name(init), _SPECIAL: _init_name(special_init), _PAD: "Zeros"},
+        initializers={
+            _INIT: _init_name(init),
+            _BUCKET: _init_name(init),
+            _SPECIAL: _init_name(special_init),
+            _PAD: "Zeros",
+        },
         match=steps,
         counts=count_arr,
     )

@@ -38,6 +38,7 @@ __all__ = [
     "Copy",
     "InitContext",
     "Initializer",
+    "InitializerBase",
     "MatchedNormal",
     "Mean",
     "Neighbors",
@@ -135,6 +136,18 @@ class Initializer(Protocol):
     def __call__(self, ctx: InitContext) -> np.ndarray: ...
 
 
+class InitializerBase:
+    """A base for initializers (optional: the protocol is just ``__call__(ctx)``).
+
+    Every initializer here derives from it, so a mix of them, such as
+    ``{"zeros": Zeros(), "mean": Mean()}``, types as one kind of
+    :class:`Initializer`.
+    """
+
+    def __call__(self, ctx: InitContext) -> np.ndarray:
+        raise NotImplementedError
+
+
 def _empty_table_error(name: str) -> VocabgraftError:
     return VocabgraftError(
         f"{name} needs existing rows to compute from, but the table is empty (0 rows). "
@@ -166,17 +179,22 @@ def _moments(w: np.ndarray, *, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
 def _gram(c: np.ndarray, block: int = 64) -> np.ndarray:
     """``c.T @ c`` in float64, as a sum of products of ``block`` rows each.
 
-    Products this small stay on one thread in OpenBLAS. One large product
-    is threaded, and on a machine whose cores are busy that made the
-    covariance of GloVe 6B take seconds instead of 0.07 s. Float32 products
-    are ample for an initializer's statistics; the sums are float64.
+    For narrow tables these products are small enough that OpenBLAS keeps
+    them on one thread; one large product is threaded, and on a machine whose
+    cores are busy that made the covariance of GloVe 6B 50d take seconds
+    instead of 0.07 s. The stacked products are formed a few megabytes at a
+    time. Float32 products are ample for an initializer's statistics; the
+    sums are float64.
     """
+    d = c.shape[1]
     m = len(c) // block * block
-    blocks = c[:m].reshape(-1, block, c.shape[1])
-    rest = c[m:]
-    return np.matmul(blocks.transpose(0, 2, 1), blocks).sum(axis=0, dtype=np.float64) + (
-        rest.T @ rest
-    )
+    blocks = c[:m].reshape(-1, block, d)
+    per_call = max(1, (8 << 20) // (4 * d * d))
+    out = c[m:].T.astype(np.float64) @ c[m:]
+    for lo in range(0, len(blocks), per_call):
+        b = blocks[lo : lo + per_call]
+        out += np.matmul(b.transpose(0, 2, 1), b).sum(axis=0, dtype=np.float64)
+    return out
 
 
 def _check_finite(name: str, w: np.ndarray) -> None:
@@ -185,7 +203,7 @@ def _check_finite(name: str, w: np.ndarray) -> None:
 
 
 @dataclass(frozen=True)
-class Zeros:
+class Zeros(InitializerBase):
     """All-zero rows."""
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
@@ -193,7 +211,7 @@ class Zeros:
 
 
 @dataclass(frozen=True)
-class Mean:
+class Mean(InitializerBase):
     """The mean of the existing rows, for every new row (optionally with small noise).
 
     Args:
@@ -218,7 +236,7 @@ class Mean:
 
 
 @dataclass(frozen=True)
-class MatchedNormal:
+class MatchedNormal(InitializerBase):
     """Samples from a normal distribution with the existing rows' mean and covariance.
 
     New rows look like typical existing rows: same centre, same spread, same
@@ -261,7 +279,7 @@ class MatchedNormal:
         return rows.astype(np.float32)
 
 
-class Subword:
+class Subword(InitializerBase):
     """A token's vector from its character n-grams.
 
     Args:
@@ -271,7 +289,7 @@ class Subword:
               fastText ``.bin``): fastText's exact vector for any word;
             - a table without one (GloVe, word2vec, a trained model's rows): a
               :class:`~vocabgraft.subword_model.FittedSubwords` model is fitted
-              on it at the first call (about 15 s for GloVe 6B) and kept;
+              on it at the first call (12 to 30 s for GloVe 6B) and kept;
             - a subword model (anything with ``compose(words)``), used as is;
             - ``None``: fit on the existing rows and vocabulary of each
               context (what ``extend(init=Subword())`` sees). That refits on
@@ -449,7 +467,7 @@ def _pooled(
 
 
 @dataclass(frozen=True)
-class Subtokens:
+class Subtokens(InitializerBase):
     """The mean (or a weighted mean) of the rows of the pieces a tokenizer splits a token into.
 
     For adding whole words to a WordPiece or BPE vocabulary: the new row for
@@ -486,7 +504,7 @@ class Subtokens:
 
 
 @dataclass(frozen=True)
-class Neighbors:
+class Neighbors(InitializerBase):
     """The mean of the rows of related existing items, for categorical items.
 
     A new product starts where its category's products are; a new user where
@@ -546,7 +564,7 @@ class Neighbors:
 
 
 @dataclass(frozen=True)
-class Copy:
+class Copy(InitializerBase):
     """The row of one existing token, for every new row (e.g. start ``<mask>`` as ``<unk>``)."""
 
     token: str

@@ -13,8 +13,8 @@ with ``x_w`` the word's n-grams (each weighted ``1 / #n-grams``), ``y_w`` its
 row scaled to unit length (cosine is what matters), and ``s_w`` a weight per
 word. It is solved for all dimensions at once by a few iterations of
 Jacobi-preconditioned conjugate gradients on a sparse n-gram incidence matrix
-(scipy). On GloVe 6B 50d it takes about 15 s on two cores and gives new words
-a mean cosine of about 0.47 to their true rows (``benches/bench_impute.py``).
+(scipy). On GloVe 6B 50d it takes 12 to 30 s on two busy cores and gives held-out
+words a mean cosine of 0.47 to their true rows (``benches/bench_impute.py``).
 
 N-grams are taken over characters of ``"<" + word + ">"`` (the markers are
 code points outside Unicode, so a literal ``<`` in a token is not a marker)
@@ -329,7 +329,7 @@ def fit_subwords(
         minn, maxn: n-gram lengths in characters, counting the ``<``/``>`` markers.
         max_words: fit on the first rows only (the most frequent ones in a
             frequency-sorted table); None for all. The default keeps GloVe's
-            fit near 15 s; more rows add little.
+            fit under 30 s; all 400,000 rows took twice as long for no gain.
         weighting: how much each word counts. ``"rank"`` (for frequency-sorted
             tables) weights row ``i`` by ``min(1, 20000 / (i + 1))``;
             ``"uniform"`` weights all rows alike (use it for a table in no
