@@ -1,9 +1,9 @@
 """The chunked parser for text vector files: one ``token v1 ... vD`` per line.
 
-GloVe, word2vec text and fastText ``.vec`` share this body. The file is read
-in chunks cut at a newline; two worker threads parse chunks while the main
-thread reads the next one, and each chunk writes straight into its rows of a
-matrix allocated once (a first pass counts the lines).
+GloVe, word2vec text and fastText ``.vec`` share this body. A first pass
+counts the lines and cuts the file into chunks of whole lines (about 1 MB,
+small enough to stay in cache); then two worker threads read and parse the
+chunks, each writing straight into its rows of a matrix allocated once.
 
 Each chunk first tries a vectorised fast path (numpy finds the separators,
 pyarrow's cast parses every number in one call). Anything unusual in a chunk
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ CHUNK_BYTES = 1 << 20
 # behind any line start stays inside the buffer.
 _PAD = 8
 _SPACE, _NEWLINE, _CR = 32, 10, 13
-_ZERO, _MINUS, _PLUS, _DOT = 48, 45, 43, 46
+_ZERO, _MINUS = 48, 45
 _TRAILING = b" \r"
 
 
@@ -166,7 +167,6 @@ def read_lines(
     rows = plan.rows
     parse_dtype = np.dtype(np.float64) if options.dtype == np.float64 else np.dtype(np.float32)
     out = np.empty((rows, dim), dtype=options.dtype)
-    chunks: list[_Chunk] = []
     workers = max(1, min(2, os.cpu_count() or 1))
     path = options.path
 
@@ -191,22 +191,36 @@ def read_lines(
             )
         return chunk
 
+    bar = progress_bar(options, plan.nbytes, f"reading {path.name}")
+    with bar:
+        chunks = _run(plan, work, problems, bar.update, workers)
+    return _assemble(chunks, out, body.first_line, meta)
+
+
+def _run(
+    plan: Plan,
+    work: Callable[[int, int, int, int], _Chunk],
+    problems: Problems,
+    advance: Callable[[int], object],
+    workers: int,
+) -> list[_Chunk]:
+    """Parse the chunks on ``workers`` threads; report their problems in file order."""
+    done: list[_Chunk] = []
     pending: deque[Future[_Chunk]] = deque()
 
     def collect_oldest() -> None:
         chunk = pending.popleft().result()
         for line, reason, message, hint in chunk.problems:
             problems.report(reason, message, line=line, hint=hint)
-        chunks.append(chunk)
+        done.append(chunk)
 
-    bar = progress_bar(options, plan.nbytes, f"reading {path.name}")
     row = 0
-    with ThreadPoolExecutor(workers) as pool, bar:
+    with ThreadPoolExecutor(workers) as pool:
         try:
             for offset, nbytes, nrows in plan.chunks:
                 pending.append(pool.submit(work, offset, nbytes, row, nrows))
                 row += nrows
-                bar.update(nbytes)
+                advance(nbytes)
                 while len(pending) > workers:
                     collect_oldest()
             while pending:
@@ -215,24 +229,23 @@ def read_lines(
             for fut in pending:
                 fut.cancel()
             raise
+    return done
 
+
+def _assemble(
+    chunks: list[_Chunk], out: np.ndarray, first_line: int, meta: dict[str, Any]
+) -> Parsed:
+    """Join the chunks' tokens; drop the rows of skipped lines from ``out``."""
     tokens: list[str] = []
-    keeps: list[np.ndarray] = []
-    any_dropped = False
     for chunk in chunks:
         tokens.extend(chunk.tokens)
-        if chunk.keep is not None:
-            any_dropped = True
-            keeps.append(chunk.keep)
-        else:
-            keeps.append(np.ones(len(chunk.tokens), dtype=bool))
-    places: Any = range(body.first_line, body.first_line + row)
-    if any_dropped:
-        keep = np.concatenate(keeps) if keeps else np.zeros(0, dtype=bool)
-        places = np.flatnonzero(keep) + body.first_line
-        out = _compact(out[:row], keep)
-    elif row < rows:
-        out = out[:row]
+    places: Any = range(first_line, first_line + len(out))
+    if any(chunk.keep is not None for chunk in chunks):
+        keep = np.concatenate(
+            [c.keep if c.keep is not None else np.ones(len(c.tokens), dtype=bool) for c in chunks]
+        )
+        places = np.flatnonzero(keep) + first_line
+        out = _compact(out, keep)
     return Parsed(tokens=tokens, vectors=out, meta=meta, places=places, place_kind="line")
 
 
