@@ -259,9 +259,9 @@ def test_compose_of_10000_words_is_fast(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     sub = FastTextSubwords(rng.standard_normal((200_000, 100)).astype(np.float32), minn=3, maxn=6)
     words = [f"word{i}x{i * 7919 % 1000}" for i in range(10_000)]
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the test machines are shared
     vectors = sub.compose(words)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert vectors.shape == (10_000, 100)
     assert elapsed < 1.0, f"compose took {elapsed:.2f} s for 10,000 words"
 

@@ -183,7 +183,7 @@ class Problems:
             f"{self.path}: skipped {self.total} malformed row(s): {parts}. "
             "The details are in table.meta['skipped']",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of load()
         )
 
 
@@ -246,16 +246,16 @@ def _first_occurrences(parsed: Parsed, problems: Problems) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def progress_bar(options: ReadOptions, total: int, desc: str) -> Any:
-    """A tqdm byte counter on stderr; silent when stderr is not a terminal (``progress=None``)."""
+def progress_bar(options: ReadOptions, total: int, desc: str, unit: str = "B") -> Any:
+    """A tqdm counter on stderr; silent when stderr is not a terminal (``progress=None``)."""
     from tqdm.auto import tqdm
 
     disable = None if options.progress is None else not options.progress
     return tqdm(
         total=total,
-        unit="B",
+        unit=unit,
         unit_scale=True,
-        unit_divisor=1024,
+        unit_divisor=1024 if unit == "B" else 1000,
         desc=desc,
         disable=disable,
         leave=False,

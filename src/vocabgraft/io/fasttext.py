@@ -169,7 +169,7 @@ def _read_dictionary(cur: _Cursor, header: _Header, options: ReadOptions) -> _Di
     words: list[bytes] = []
     places: list[int] = []
     labels: list[bytes] = []
-    bar = progress_bar(options, size, f"reading {options.path.name} dictionary")
+    bar = progress_bar(options, size, f"reading {options.path.name} dictionary", unit="word")
     with bar:
         for i in range(size):
             start = cur.pos
