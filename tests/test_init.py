@@ -324,6 +324,7 @@ def _minilm_dir() -> Path:
     return Path(pkg.__file__).parent / "model"
 
 
+@pytest.mark.slow
 def test_subtokens_with_a_real_wordpiece_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
     """New words for all-MiniLM-L6-v2's WordPiece vocabulary start as the mean of their pieces."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vocabgraft import EmbeddingTable, FormatError, Vocab, VocabgraftError
+from vocabgraft import EmbeddingTable, FormatError, MissingExtraError, Vocab, VocabgraftError
 from vocabgraft.subword_model import FittedSubwords, fit_subwords, ngram_hashes
 
 WORDS = ["walk", "walks", "walked", "walking", "talk", "talks", "talked", "run", "runs", "sun"]
@@ -121,6 +122,14 @@ def test_fit_errors(
 ) -> None:
     with pytest.raises(error, match=match):
         fit_subwords(table, **kwargs)  # type: ignore[arg-type]
+
+
+def test_fit_without_scipy_names_the_extra(
+    table: EmbeddingTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'vocabgraft\[subword\]'"):
+        fit_subwords(table)
 
 
 def test_fit_on_an_empty_table_says_so() -> None:
