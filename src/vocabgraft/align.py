@@ -274,15 +274,16 @@ class AlignmentReport:
         """A plain-text table for a terminal."""
         rows = self._kind_rows()
         head = ("row source", "rows", "share")
-        w0 = max(len(head[0]), *(len(r[0]) for r in rows))
-        w1 = max(len(head[1]), *(len(f"{r[1]:,}") for r in rows))
+        w0 = max([len(head[0]), *(len(r[0]) for r in rows)])
+        w1 = max([len(head[1]), *(len(f"{r[1]:,}") for r in rows)])
         lines = [self._title(), "", f"  {head[0]:<{w0}}  {head[1]:>{w1}}  {head[2]:>6}"]
         lines += [f"  {label:<{w0}}  {count:>{w1},}  {share:>6}" for label, count, share in rows]
         lines += ["", *self._summary_lines()]
         missing = self.unmatched(self.top)
         if missing:
             shown = ", ".join(t if c is None else f"{t} ({c:,})" for t, c in missing)
-            lines.append(f"most frequent unmatched: {shown}")
+            which = "first" if self.counts is None else "most frequent"
+            lines.append(f"{which} unmatched: {shown}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
