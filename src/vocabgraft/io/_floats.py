@@ -65,7 +65,8 @@ def python_floats(fields: list[bytes], dtype: np.dtype[Any]) -> np.ndarray | Non
     wide = np.array([float(f) for f in fields], dtype=np.float64)
     if dtype == np.float64:
         return wide
-    narrow = wide.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: inf, rejected later as not finite
+        narrow = wide.astype(np.float32)
     # float64 -> float32 is a second rounding. It can only differ from rounding
     # the decimal once when the float64 lies exactly on a float32 midpoint (the
     # low 29 mantissa bits are 1000...0), or in float32's subnormal range.
