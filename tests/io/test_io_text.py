@@ -390,7 +390,7 @@ def _no_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
 PATHS = {
     "one-chunk": lambda mp: None,
     "chunks-smaller-than-a-line": lambda mp: mp.setattr(lines_module, "CHUNK_BYTES", 97),
-    "exact-path-only": lambda mp: mp.setattr(lines_module, "_fast_chunk", lambda *args: None),
+    "exact-path-only": lambda mp: mp.setattr(lines_module, "fast_chunk", lambda *args: None),
     "no-pyarrow": _no_pyarrow,
 }
 

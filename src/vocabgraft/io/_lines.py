@@ -27,23 +27,20 @@ import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import FormatError
 from ._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
+from ._fast import PAD, Chunk, fast_chunk
 from ._floats import arrow, is_number, parse_floats
 
 __all__ = ["TextBody", "read_lines"]
 
 CHUNK_BYTES = 1 << 20
-# Bytes before each chunk's data, set to b"\n", so looking one to three bytes
-# behind any line start stays inside the buffer.
-_PAD = 8
-_SPACE, _NEWLINE, _CR = 32, 10, 13
-_ZERO, _MINUS = 48, 45
+_NEWLINE = 10
 _TRAILING = b" \r"
 
 
@@ -58,16 +55,6 @@ class TextBody:
     start: int
     first_line: int
     dim: int
-
-
-@dataclass
-class _Chunk:
-    """A parsed chunk: its tokens, which of its rows are kept, and its problems."""
-
-    tokens: list[str]
-    keep: np.ndarray | None = None  # None: every row kept
-    # (line, reason, message, hint or None), in line order
-    problems: list[tuple[int, str, str, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -170,12 +157,12 @@ def read_lines(
     workers = max(1, min(2, os.cpu_count() or 1))
     path = options.path
 
-    def work(offset: int, nbytes: int, row0: int, nrows: int) -> _Chunk:
+    def work(offset: int, nbytes: int, row0: int, nrows: int) -> Chunk:
         target = out[row0 : row0 + nrows]
         chunk = None
         if arrow() is not None:
             buf, size = _load_chunk(path, offset, nbytes)
-            chunk = _fast_chunk(buf, size, dim, parse_dtype, options.encoding, target)
+            chunk = fast_chunk(buf, size, dim, parse_dtype, options.encoding, target)
         if chunk is None:
             with open(path, "rb") as f:  # the fast path may have written over its buffer
                 f.seek(offset)
@@ -199,14 +186,14 @@ def read_lines(
 
 def _run(
     plan: Plan,
-    work: Callable[[int, int, int, int], _Chunk],
+    work: Callable[[int, int, int, int], Chunk],
     problems: Problems,
     advance: Callable[[int], object],
     workers: int,
-) -> list[_Chunk]:
+) -> list[Chunk]:
     """Parse the chunks on ``workers`` threads; report their problems in file order."""
-    done: list[_Chunk] = []
-    pending: deque[Future[_Chunk]] = deque()
+    done: list[Chunk] = []
+    pending: deque[Future[Chunk]] = deque()
 
     def collect_oldest() -> None:
         chunk = pending.popleft().result()
@@ -233,7 +220,7 @@ def _run(
 
 
 def _assemble(
-    chunks: list[_Chunk], out: np.ndarray, first_line: int, meta: dict[str, Any]
+    chunks: list[Chunk], out: np.ndarray, first_line: int, meta: dict[str, Any]
 ) -> Parsed:
     """Join the chunks' tokens; drop the rows of skipped lines from ``out``."""
     tokens: list[str] = []
@@ -270,14 +257,14 @@ def _compact(out: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _load_chunk(path: Any, offset: int, nbytes: int) -> tuple[bytearray, int]:
-    """``(buffer, size)``: the chunk's bytes at ``buffer[_PAD:_PAD + size]``, ending in a newline.
+    """``(buffer, size)``: the chunk's bytes at ``buffer[PAD:PAD + size]``, ending in a newline.
 
     ``size`` is ``nbytes``, or one more when the file's last line lacks its newline.
     """
-    buf = bytearray(_PAD + nbytes + 1)
-    buf[:_PAD] = b"\n" * _PAD
+    buf = bytearray(PAD + nbytes + 1)
+    buf[:PAD] = b"\n" * PAD
     with open(path, "rb", buffering=0) as f:
-        got = _read_at(f, offset, memoryview(buf)[_PAD : _PAD + nbytes])
+        got = _read_at(f, offset, memoryview(buf)[PAD : PAD + nbytes])
     if got != nbytes:
         raise FormatError(
             f"the file ended at byte {offset + got} while reading lines counted a moment ago",
@@ -285,158 +272,10 @@ def _load_chunk(path: Any, offset: int, nbytes: int) -> tuple[bytearray, int]:
             offset=offset + got,
             hint="The file changed while it was read; read it again",
         )
-    if buf[_PAD + nbytes - 1] == _NEWLINE:
+    if buf[PAD + nbytes - 1] == _NEWLINE:
         return buf, nbytes
-    buf[_PAD + nbytes] = _NEWLINE
+    buf[PAD + nbytes] = _NEWLINE
     return buf, nbytes + 1
-
-
-# -- the fast path ---------------------------------------------------------------------
-
-
-def _is_digit(x: np.ndarray) -> np.ndarray:
-    return (x - np.uint8(_ZERO)) < np.uint8(10)
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The concatenation of ``arange(s, s + n)`` for each start and length."""
-    total = int(lengths.sum())
-    before = np.cumsum(lengths) - lengths
-    return np.repeat(starts - before, lengths) + np.arange(total)
-
-
-def _fast_chunk(
-    buf: bytearray,
-    nbytes: int,
-    dim: int,
-    parse_dtype: np.dtype[Any],
-    encoding: str,
-    out: np.ndarray,
-) -> _Chunk | None:
-    """Parse a regular chunk with numpy and one pyarrow cast; None if it is not regular.
-
-    Regular: every line is a non-empty token without spaces, then ``dim``
-    numbers that start with a digit or with ``-`` and a digit (no nan/inf),
-    then at most two spaces or ``\\r``. The numbers are parsed in place:
-    every separator and token byte is overwritten with ``'0'`` and each minus
-    sign too (the sign is applied after parsing), so each number and the junk
-    before it form one string like ``"0000.25"``, and the strings sit end to
-    end for an arrow array without copying.
-    """
-    lib = arrow()
-    assert lib is not None
-    pa, pc = lib
-    a = np.frombuffer(buf, dtype=np.uint8)
-    data = a[_PAD : _PAD + nbytes]
-    rows = len(out)
-    every_sep = np.flatnonzero(data <= _SPACE)
-    seps = every_sep
-    kind = data[seps]
-    nl_at = np.flatnonzero(kind == _NEWLINE)  # indices into seps
-    if len(nl_at) != rows:
-        return None
-    nlpos = seps[nl_at]
-    content_end = nlpos
-    if len(seps) != rows * (dim + 1) or np.count_nonzero(kind != _SPACE) != rows:
-        trimmed = _drop_trailing(seps, kind, nl_at, nlpos)
-        if trimmed is None:
-            return None
-        seps, kind, content_end = trimmed
-        if np.count_nonzero(kind != _SPACE) != rows:
-            return None  # a tab or \r inside a line
-    if len(seps) != rows * (dim + 1):
-        return None
-    at = seps.reshape(rows, dim + 1)  # per line: the separators, then the newline
-    if not np.array_equal(at[:, dim], nlpos):
-        return None
-    line_start = np.empty(rows, dtype=np.int64)
-    line_start[0] = 0
-    line_start[1:] = nlpos[:-1] + 1
-    token_end = at[:, 0]
-    if (token_end <= line_start).any():
-        return None
-    # Each number must start with a digit, or "-" and a digit: the '0' prefix
-    # would otherwise turn "", "-" or "." into 0.
-    field_start = (at[:, :dim] + 1).ravel()
-    first = data[field_start]
-    negative = None
-    if not _is_digit(first).all():
-        negative = first == _MINUS
-        minus_at = field_start[np.flatnonzero(negative)]
-        if not (_is_digit(first) | negative).all() or not _is_digit(data[minus_at + 1]).all():
-            return None
-    tokens = _gather_tokens(data, line_start, token_end, encoding)
-    if tokens is None:
-        return None
-    # Element k of each line runs from the end of the previous element to the
-    # end of number k, so the elements tile the chunk.
-    offsets = np.empty(rows * dim + 1, dtype=np.int32)
-    grid = offsets[:-1].reshape(rows, dim)
-    grid[0, 0] = 0
-    grid[1:, 0] = content_end[:-1]
-    grid[:, 1:] = at[:, 1:dim]
-    offsets[-1] = content_end[-1]
-    data[every_sep] = _ZERO
-    data[_ranges(line_start, token_end - line_start)] = _ZERO
-    if negative is not None:
-        data[minus_at] = _ZERO
-    strings = pa.Array.from_buffers(
-        pa.binary(), rows * dim, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-    target = pa.float64() if parse_dtype == np.float64 else pa.float32()
-    try:
-        values = pc.cast(strings, target).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:
-        return None
-    values = values.reshape(rows, dim)
-    if not np.isfinite(values).all():
-        return None
-    out[...] = values
-    if negative is not None:
-        # Flip the sign bit of the numbers that had a minus (exact, -0.0 included).
-        bits = out.view(f"u{out.itemsize}").reshape(-1)
-        bits ^= negative.astype(bits.dtype) << (8 * out.itemsize - 1)
-    return _Chunk(tokens=tokens)
-
-
-def _drop_trailing(
-    seps: np.ndarray, kind: np.ndarray, nl_at: np.ndarray, nlpos: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Drop up to two spaces or \\r before each newline from the separators.
-
-    Returns the separators, their bytes and each line's content end; None if
-    a line ends in three or more such bytes (the exact path handles it).
-    """
-
-    def junk_at(back: int, alive: np.ndarray) -> np.ndarray:
-        j = np.maximum(nl_at - back, 0)
-        at = seps[j] == nlpos - back
-        return alive & (nl_at >= back) & at & ((kind[j] == _SPACE) | (kind[j] == _CR))
-
-    one = junk_at(1, np.ones(len(nl_at), dtype=bool))
-    two = junk_at(2, one)
-    if junk_at(3, two).any():
-        return None
-    keep = np.ones(len(seps), dtype=bool)
-    keep[nl_at[one] - 1] = False
-    keep[nl_at[two] - 2] = False
-    return seps[keep], kind[keep], nlpos - one - two
-
-
-def _gather_tokens(
-    data: np.ndarray, line_start: np.ndarray, token_end: np.ndarray, encoding: str
-) -> list[str] | None:
-    """The tokens ``data[line_start:token_end]``, decoded in one call; None if one fails."""
-    lengths = token_end - line_start + 1  # with the separator, which becomes b"\n"
-    joined = data[_ranges(line_start, lengths)]
-    joined[np.cumsum(lengths) - 1] = _NEWLINE
-    try:
-        text = joined.tobytes().decode(encoding)
-    except UnicodeDecodeError:
-        return None
-    tokens = text.split("\n")
-    tokens.pop()
-    return tokens if len(tokens) == len(line_start) else None
 
 
 # -- the exact path --------------------------------------------------------------------
@@ -451,7 +290,7 @@ def _exact_chunk(
     out: np.ndarray,
     *,
     stop_early: bool,
-) -> _Chunk:
+) -> Chunk:
     """Parse line by line; every malformed line becomes a problem naming its line."""
     lines = raw.split(b"\n")
     if lines and not lines[-1]:
@@ -502,7 +341,7 @@ def _exact_chunk(
     problems.sort(key=lambda p: p[0])
     if stop_early:
         problems = problems[:1]
-    return _Chunk(tokens=good_tokens, keep=None if keep.all() else keep, problems=problems)
+    return Chunk(tokens=good_tokens, keep=None if keep.all() else keep, problems=problems)
 
 
 def _values(
