@@ -1,5 +1,21 @@
 """Reading vectors: one entry point, :func:`load`, for every supported format.
 
+The format is sniffed from the first bytes (:func:`sniff_format`); the names
+are in :data:`formats`. What each format can hold, and how it is read:
+
+- GloVe text, ``token v1 ... vD``: the last ``D`` fields are the vector and
+  the rest is the token, so a token may hold spaces (never a newline). ``D``
+  is the most common ``fields - 1`` among the first 100 lines.
+- word2vec text and fastText ``.vec``: the same after a ``count dim`` header.
+- word2vec binary: a token ends at its first space, so it cannot hold one.
+- fastText ``.bin``: any token without a NUL byte; the table rows are
+  fastText's word vectors and ``table.subwords`` gives any other word's.
+- ``.npy`` + word list: ``.txt`` tokens hold no newline; ``.parquet`` any string.
+
+Tokens are decoded with ``encoding`` (UTF-8 by default); a token that does not
+decode is a malformed row like any other: an error naming its line or byte
+offset, or skipped and counted under ``on_error="skip"``.
+
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.txt"
 >>> _ = path.write_text("the 0.1 0.2\\nnew york 0.3 0.4\\n")
