@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .align import AlignmentReport, align
 from .errors import (
     FormatError,
     MissingExtraError,
@@ -16,6 +17,8 @@ from .errors import (
     VocabError,
     VocabgraftError,
 )
+from .init import Copy, MatchedNormal, Mean, Neighbors, Subtokens, Subword, Zeros
+from .subword_model import FittedSubwords, fit_subwords
 from .table import EmbeddingTable
 from .vocab import Vocab
 
@@ -25,14 +28,25 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignmentReport",
+    "Copy",
     "EmbeddingTable",
+    "FittedSubwords",
     "FormatError",
+    "MatchedNormal",
+    "Mean",
     "MissingExtraError",
+    "Neighbors",
     "RowIndexError",
+    "Subtokens",
+    "Subword",
     "TokenNotFoundError",
     "Vocab",
     "VocabError",
     "VocabgraftError",
+    "Zeros",
+    "align",
+    "fit_subwords",
     "load",
 ]
 

@@ -9,17 +9,9 @@ import numpy as np
 import pytest
 
 from vocabgraft import EmbeddingTable, Vocab
-from vocabgraft import cli as cli_pkg
 from vocabgraft.cli import main
 
 WORDS = ["the", "cat", "cats", "sat", "mat", "mats", "dog", "dogs", "walk", "walks", "walked"]
-
-
-@pytest.fixture(autouse=True)
-def _commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Until the command list names them, register align and impute for these tests.
-    extra = tuple(c for c in ("align", "impute") if c not in cli_pkg._COMMANDS)
-    monkeypatch.setattr(cli_pkg, "_COMMANDS", (*cli_pkg._COMMANDS, *extra))
 
 
 @pytest.fixture
