@@ -259,3 +259,46 @@ def test_damaged_files_never_escape_as_foreign_errors(kind: str, data: st.DataOb
     for _ in range(data.draw(st.integers(1, 3))):
         damaged = _mutate(damaged, data.draw)
     _check_all(damaged, suffix=kind if kind == ".npy" else ".dat")
+
+
+# -- the fast path and the exact path agree ------------------------------------------------
+
+_NUMBERS = st.sampled_from(
+    ["0", "-0", "1", "-1.5", "0.25", "1e-05", "-2E+3", ".5", "-.5", "5.", "+1", "007", "1e39",
+     "nan", "-inf", "x", "", "1.2.3", "--1", "0x10", "1_0", "١"]
+)  # fmt: skip
+_ENDS = st.sampled_from(["\n", "\r\n", " \n", " \r\n", "  \n", "\t\n"])
+
+
+@st.composite
+def _near_regular_files(draw: st.DrawFn) -> bytes:
+    dim = draw(st.integers(1, 3))
+    lines = []
+    for i in range(draw(st.integers(1, 8))):
+        token = draw(st.sampled_from([f"t{i}", "t0", f"new york{i}", "é", "", "\xff"]))
+        numbers = draw(st.lists(_NUMBERS, min_size=dim - 1, max_size=dim + 1))
+        lines.append(" ".join([token, *numbers]) + draw(_ENDS))
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+def _outcome(path: Path, on_error: str) -> tuple[object, ...]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            table = load(path, "glove", on_error=on_error, progress=False)  # type: ignore[arg-type]
+        except VocabgraftError as exc:
+            return ("error", str(exc))
+    return (table.vocab.tokens, table.vectors.tobytes(), table.meta.get("skipped"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_near_regular_files(), on_error=st.sampled_from(["raise", "skip"]))
+def test_fast_and_exact_paths_agree(data: bytes, on_error: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.txt"
+        path.write_bytes(data)
+        fast = _outcome(path, on_error)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(lines_module, "fast_chunk", lambda *args: None)
+            exact = _outcome(path, on_error)
+    assert fast == exact
