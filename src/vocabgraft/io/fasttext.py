@@ -199,8 +199,8 @@ def _read_dictionary(cur: _Cursor, header: _Header, options: ReadOptions) -> _Di
     return _Dictionary(words, places, labels, ntokens)
 
 
-def _read_input_matrix(cur: _Cursor, header: _Header, nwords: int) -> tuple[int, np.ndarray]:
-    """``(offset, matrix)``: the input matrix as a view of the memory map."""
+def _read_input_matrix(cur: _Cursor, header: _Header, nwords: int) -> np.ndarray:
+    """The input matrix, as a view of the memory map."""
     if header.new_format:
         (quantized,) = cur.unpack("<?", "the input matrix flag")
         if quantized:
@@ -219,10 +219,9 @@ def _read_input_matrix(cur: _Cursor, header: _Header, nwords: int) -> tuple[int,
             offset=cur.pos - 16,
         )
     cur.need(4 * rows * cols, f"the input matrix ({rows} x {cols} float32)")
-    offset = cur.pos
-    matrix = np.frombuffer(cur.mm, dtype="<f4", count=rows * cols, offset=offset)
+    matrix = np.frombuffer(cur.mm, dtype="<f4", count=rows * cols, offset=cur.pos)
     cur.pos += 4 * rows * cols
-    return offset, matrix.reshape(rows, cols)
+    return matrix.reshape(rows, cols)
 
 
 def _check_output_matrix(cur: _Cursor, header: _Header) -> None:
@@ -253,7 +252,7 @@ def read_fasttext_bin(options: ReadOptions, problems: Problems) -> Parsed:
         cur = _Cursor(mm, size, path)
         header = _read_header(cur)
         vocab = _read_dictionary(cur, header, options)
-        _, matrix = _read_input_matrix(cur, header, len(vocab.words))
+        matrix = _read_input_matrix(cur, header, len(vocab.words))
         _check_output_matrix(cur, header)
         parsed = _build(matrix, header, vocab, options, problems)
         del matrix
@@ -306,7 +305,7 @@ def _build(
         "format": "fasttext-bin",
         "fasttext": {
             "version": header.version,
-            **{k: v for k, v in args.items()},
+            **args,
             "model": _MODELS.get(args["model"], args["model"]),
             "loss": _LOSSES.get(args["loss"], args["loss"]),
             "nwords": nwords,
