@@ -1,0 +1,67 @@
+"""The demo's data: GloVe, the reviews tokenized, and the split of the held-out reviews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vocabgraft.table import EmbeddingTable
+
+from .text import tokenize
+
+__all__ = ["Corpus", "load_corpus"]
+
+
+@dataclass
+class Corpus:
+    """GloVe and the reviews, tokenized.
+
+    The 1,000 held-out (test) reviews are split in two halves that never mix:
+    ``adapt`` (reviews a deployed model may learn from: steps 3 and 4 train new
+    rows on them) and ``eval`` (only ever scored). Step 2 scores on all 1,000.
+    """
+
+    glove: EmbeddingTable
+    train_tokens: list[list[str]]
+    train_labels: np.ndarray
+    train_items: list[str]
+    test_tokens: list[list[str]]
+    test_labels: np.ndarray
+    test_items: list[str]
+    adapt: np.ndarray
+    eval: np.ndarray
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "train_reviews": len(self.train_tokens),
+            "test_reviews": len(self.test_tokens),
+            "adapt_reviews": len(self.adapt),
+            "eval_reviews": len(self.eval),
+            "train_great_share": float(self.train_labels.mean()),
+            "test_great_share": float(self.test_labels.mean()),
+            "train_products": len(set(self.train_items)),
+            "test_products": len(set(self.test_items)),
+            "test_products_also_in_train": len(set(self.test_items) & set(self.train_items)),
+        }
+
+
+def load_corpus(seed: int) -> Corpus:
+    """Load GloVe 6B 50d and the reviews; split the held-out reviews by ``seed``."""
+    from vocabgraft.data import glove_6b_50d, reviews
+
+    train, test = reviews()
+    order = np.random.default_rng(seed).permutation(len(test))
+    half = len(test) // 2
+    return Corpus(
+        glove=glove_6b_50d(),
+        train_tokens=[tokenize(t) for t in train["review"]],
+        train_labels=(train["score"] == "great").to_numpy().astype(np.int64),
+        train_items=[str(p) for p in train["product"]],
+        test_tokens=[tokenize(t) for t in test["review"]],
+        test_labels=(test["score"] == "great").to_numpy().astype(np.int64),
+        test_items=[str(p) for p in test["product"]],
+        adapt=np.sort(order[:half]),
+        eval=np.sort(order[half:]),
+    )

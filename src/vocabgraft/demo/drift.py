@@ -1,0 +1,252 @@
+"""Step 5: how far fine-tuned rows moved, and what that did to neighbours and word pairs.
+
+The functions at the top are plain numpy over ``(V, D)`` arrays, so they can be
+checked on tiny tables; :func:`run_drift` applies them to the step 2 runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vocabgraft.table import EmbeddingTable
+
+from ._console import say
+from ._tables import text_table
+from .compare import Run
+from .step_tables import ROW_HEADERS, neighbour_rows, pair_headers, pair_rows, row_rows
+from .transfer import Transfer
+
+__all__ = [
+    "FREQUENT",
+    "cosine",
+    "find_pairs",
+    "nearest",
+    "row_drift",
+    "run_drift",
+]
+
+FREQUENT = 20  # training occurrences that make a pretrained row "frequent"
+WATCH = ("great", "good", "bad", "coffee", "dog", "price", "taste", "disappointed")
+PAIR = ("tv", "television")
+_DRIFTING = ("partial", "full", "schedule")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(n == 0, 1, n)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity (0 where a row is zero).
+
+    >>> cosine(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])).round(4).tolist()
+    [0.7071]
+    """
+    return np.sum(_unit(a) * _unit(b), axis=-1)
+
+
+def row_drift(
+    before: np.ndarray, after: np.ndarray, groups: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, float | int]]:
+    """Per group of row ids: how many rows, mean/max L2 distance, mean/max cosine distance.
+
+    >>> b = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> a = np.array([[1.0, 0.0], [0.0, -1.0]])
+    >>> row_drift(b, a, {"x": np.array([0, 1])})["x"]["max_cosine_distance"]
+    2.0
+    """
+    out: dict[str, dict[str, float | int]] = {}
+    for name, ids in groups.items():
+        if len(ids) == 0:
+            out[name] = {"rows": 0}
+            continue
+        b, a = np.asarray(before[ids], np.float64), np.asarray(after[ids], np.float64)
+        l2 = np.linalg.norm(a - b, axis=1)
+        cd = np.clip(1.0 - cosine(b, a), 0.0, 2.0)
+        cd[l2 == 0] = 0.0  # an unmoved row is at distance 0, not 1e-16
+        out[name] = {
+            "rows": len(ids),
+            "moved": int((l2 > 0).sum()),
+            "mean_l2": float(l2.mean()),
+            "max_l2": float(l2.max()),
+            "mean_cosine_distance": float(cd.mean()),
+            "max_cosine_distance": float(cd.max()),
+        }
+    return out
+
+
+def nearest(
+    weights: np.ndarray,
+    tokens: Sequence[str],
+    words: Sequence[str],
+    k: int,
+    skip: Sequence[int] = (),
+) -> dict[str, list[str]]:
+    """The ``k`` nearest tokens by cosine of each of ``words`` (itself and ``skip`` left out)."""
+    index = {t: i for i, t in enumerate(tokens)}
+    unit = _unit(weights)
+    out = {}
+    for w in words:
+        scores = unit @ unit[index[w]]
+        scores[[index[w], *skip]] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:k]
+        out[w] = [tokens[i] for i in top.tolist()]
+    return out
+
+
+def find_pairs(
+    glove: EmbeddingTable, words: Sequence[str], vocab_tokens: set[str], *, skip_top: int = 150
+) -> dict[str, list[tuple[str, str]]]:
+    """For each word, its nearest GloVe neighbour in the task vocabulary and its nearest outside.
+
+    ``skip_top`` leaves out GloVe's most frequent rows (function words and
+    punctuation) as neighbours. Returns ``{"both_in_vocab": [...], "one_absent": [...]}``.
+    """
+    both: list[tuple[str, str]] = []
+    absent: list[tuple[str, str]] = []
+    for w, near in zip(words, glove.most_similar(list(words), k=60)):
+        candidates = [t for t, _ in near if glove.vocab[t] >= skip_top and t.isalpha()]
+        inside = next((t for t in candidates if t in vocab_tokens), None)
+        outside = next((t for t in candidates if t not in vocab_tokens), None)
+        if inside is not None:
+            both.append((w, inside))
+        if outside is not None:
+            absent.append((w, outside))
+    return {"both_in_vocab": both, "one_absent": absent}
+
+
+def _row_groups(transfer: Transfer) -> dict[str, np.ndarray]:
+    g, counts = transfer.groups, transfer.vocab.counts
+    assert counts is not None
+    pre = g["pretrained"]
+    return {
+        f"pretrained, >= {FREQUENT} uses": pre[counts[pre] >= FREQUENT],
+        f"pretrained, < {FREQUENT} uses": pre[counts[pre] < FREQUENT],
+        "unmatched (subword init)": g["unmatched"],
+        "special (<unk>)": g["special"],
+    }
+
+
+def _probe_words(transfer: Transfer, glove: EmbeddingTable, n: int = 200) -> list[str]:
+    """The ``n`` most frequent pretrained task words that are not among GloVe's top 150 rows."""
+    counts = transfer.vocab.counts
+    assert counts is not None
+    tokens = transfer.vocab.tokens
+    pre = transfer.groups["pretrained"]
+    ordered = pre[np.argsort(-counts[pre], kind="stable")]
+    words = [tokens[i] for i in ordered.tolist() if tokens[i].isalpha() and tokens[i] in glove]
+    return [w for w in words if glove.vocab[w] >= 150][:n]
+
+
+def _pair_scores(
+    weights: np.ndarray,
+    transfer: Transfer,
+    glove: EmbeddingTable,
+    pairs: dict[str, list[tuple[str, str]]],
+) -> dict[str, float]:
+    """Mean cosine of the pairs under ``weights`` (absent words keep their GloVe row)."""
+    v = transfer.vocab
+
+    def row(t: str) -> np.ndarray:
+        return weights[v[t]] if t in v else np.asarray(glove[t])
+
+    out = {}
+    for kind, items in pairs.items():
+        a = np.array([row(x) for x, _ in items])
+        b = np.array([row(y) for _, y in items])
+        out[kind] = float(cosine(a, b).mean()) if items else float("nan")
+    out["tv_television"] = float(cosine(row(PAIR[0])[None], row(PAIR[1])[None])[0])
+    return out
+
+
+def _mean_over(dicts: list[Any]) -> Any:
+    """Element-wise mean of nested dicts of numbers (``[{"a": 1}, {"a": 3}]`` -> ``{"a": 2.0}``)."""
+    first = dicts[0]
+    if isinstance(first, dict):
+        return {k: _mean_over([d[k] for d in dicts]) for k in first}
+    return float(np.mean(dicts))
+
+
+def _variant_drift(
+    runs: list[Run],
+    transfer: Transfer,
+    glove: EmbeddingTable,
+    pairs: dict[str, list[tuple[str, str]]],
+) -> dict[str, Any]:
+    groups = _row_groups(transfer)
+    before = transfer.weights
+    per_seed: list[dict[str, Any]] = [
+        {
+            "seed": r.seed,
+            "rows": row_drift(before, r.weights, groups),
+            "pairs": _pair_scores(r.weights, transfer, glove, pairs),
+        }
+        for r in runs
+    ]
+    tokens = transfer.vocab.tokens
+    skip = [transfer.vocab.pad_id or 0, transfer.vocab.unk_id or 1]
+    watch = [w for w in WATCH if w in transfer.vocab]
+    near_before = nearest(before, tokens, watch, 10, skip)
+    near_after = nearest(runs[0].weights, tokens, watch, 10, skip)
+    return {
+        "rows": _mean_over([s["rows"] for s in per_seed]),
+        "pairs": _mean_over([s["pairs"] for s in per_seed]),
+        "per_seed": per_seed,
+        "neighbours_seed": runs[0].seed,
+        "neighbours": {
+            w: {
+                "before": near_before[w],
+                "after": near_after[w],
+                "overlap_at_10": len(set(near_before[w]) & set(near_after[w])) / 10,
+            }
+            for w in watch
+        },
+    }
+
+
+def _print(result: dict[str, Any]) -> None:
+    say("row movement from the aligned rows (mean over seeds):")
+    say(text_table(ROW_HEADERS, row_rows(result)))
+    unk = [d["rows"]["special (<unk>)"].get("moved", 0) for d in result["variants"].values()]
+    if not any(unk):
+        say(
+            "<unk> never moved: every training token has its own row (min count 1), so <unk> "
+            "never occurs in the training text and gets no gradient"
+        )
+    counts = result["tv_counts"]
+    say("")
+    say(
+        f"cosine of word pairs (mean over seeds); tv: {counts['tv']} training uses, "
+        f"television: {counts['television']}:"
+    )
+    say(text_table(pair_headers(result), pair_rows(result)))
+    full = result["variants"]["full"]
+    say("")
+    say(f"nearest task words under (iii), seed {full['neighbours_seed']}, before -> after:")
+    for word, before, after, overlap in neighbour_rows(result)[:4]:
+        say(f"  {word}: {before} -> {after} (overlap@10 {overlap})")
+
+
+def run_drift(
+    runs: dict[str, list[Run]], transfer: Transfer, glove: EmbeddingTable
+) -> dict[str, Any]:
+    """Step 5 for variants (ii), (iii) and (iv); print and return the numbers."""
+    probe = _probe_words(transfer, glove)
+    pairs = find_pairs(glove, probe, set(transfer.vocab.tokens))
+    counts = transfer.vocab.counts
+    assert counts is not None
+    tv_counts = {w: int(counts[transfer.vocab[w]]) if w in transfer.vocab else 0 for w in PAIR}
+    result: dict[str, Any] = {
+        "row_groups": {k: len(v) for k, v in _row_groups(transfer).items()},
+        "frequent_threshold": FREQUENT,
+        "tv_counts": tv_counts,
+        "pairs": {k: [list(p) for p in v] for k, v in pairs.items()},
+        "pairs_before": _pair_scores(transfer.weights, transfer, glove, pairs),
+        "variants": {v: _variant_drift(runs[v], transfer, glove, pairs) for v in _DRIFTING},
+    }
+    _print(result)
+    return result

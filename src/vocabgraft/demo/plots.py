@@ -1,0 +1,110 @@
+"""PNG plots of the demo's numbers (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from .compare import SHORT, VARIANTS
+
+__all__ = ["draw"]
+
+_COLORS = {"frozen": "#7f7f7f", "partial": "#1f77b4", "full": "#d62728", "schedule": "#2ca02c"}
+
+
+def _figure() -> Any:
+    # A Figure without pyplot: no global backend switch, nothing left open.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(11, 4.2), dpi=120)
+
+
+def _accuracy(results: dict[str, Any], path: Path) -> None:
+    c = results["compare"]
+    fig = _figure()
+    left, right = fig.subplots(1, 2)
+    for x, (name, v) in enumerate(c["variants"].items()):
+        acc = np.array([r["accuracy"] for r in v["runs"]])
+        jitter = np.linspace(-0.12, 0.12, len(acc)) if len(acc) > 1 else np.zeros(1)
+        left.scatter(x + jitter, acc, color=_COLORS[name], alpha=0.6, s=22, zorder=3)
+        s = v["summary"]
+        left.errorbar(
+            x + 0.25,
+            s["accuracy_mean"],
+            yerr=s["accuracy_std"],
+            fmt="o",
+            color="black",
+            capsize=4,
+            zorder=4,
+        )
+        curves = np.array([r["accuracy_per_epoch"] for r in v["runs"]])
+        epochs = np.arange(1, curves.shape[1] + 1)
+        right.plot(epochs, curves.mean(axis=0), color=_COLORS[name], label=VARIANTS[name])
+        right.fill_between(
+            epochs, curves.min(axis=0), curves.max(axis=0), color=_COLORS[name], alpha=0.15
+        )
+    left.set_xticks(range(len(c["variants"])))
+    left.set_xticklabels([textwrap.fill(VARIANTS[n], 24) for n in c["variants"]], fontsize=7)
+    left.set_ylabel("test accuracy after the last epoch")
+    left.set_title(f"each dot a seed; black: mean ± std ({len(c['seeds'])} seeds)", fontsize=9)
+    right.axvline(c["unfreeze_epoch"] + 0.5, color=_COLORS["schedule"], ls=":", lw=1)
+    right.annotate(
+        "(iv) unfreezes",
+        (c["unfreeze_epoch"] + 0.55, 0.02),
+        xycoords=("data", "axes fraction"),
+        fontsize=7,
+        color=_COLORS["schedule"],
+    )
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_xlabel("epoch")
+    right.set_ylabel("test accuracy (mean; band: min to max)")
+    right.legend(fontsize=7, loc="lower right")
+    fig.suptitle("vocabgraft demo: GloVe 6B 50d on 4,000 food reviews, four embedding treatments")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def _drift(results: dict[str, Any], path: Path) -> None:
+    d = results["drift"]
+    variants = list(d["variants"])
+    groups = list(d["row_groups"])
+    fig = _figure()
+    left, right = fig.subplots(1, 2)
+    width = 0.8 / len(variants)
+    for k, v in enumerate(variants):
+        vals = [d["variants"][v]["rows"][g].get("mean_l2", 0.0) for g in groups]
+        left.bar(
+            np.arange(len(groups)) + k * width, vals, width, color=_COLORS[v], label=VARIANTS[v]
+        )
+    left.set_xticks(np.arange(len(groups)) + width * (len(variants) - 1) / 2)
+    left.set_xticklabels([g.replace(", ", "\n").replace(" (", "\n(") for g in groups], fontsize=8)
+    left.set_ylabel("mean L2 distance from the aligned row")
+    left.legend(fontsize=7, loc="upper right")
+    left.set_ylim(0, 1.3 * max(left.get_ylim()[1], 1e-3))
+    kinds = ["tv_television", "both_in_vocab", "one_absent"]
+    labels = ["tv ~ television", "pairs, both in\ntrain vocab", "pairs, one absent\n(GloVe row)"]
+    before = d["pairs_before"]
+    for k, v in enumerate(variants):
+        change = [d["variants"][v]["pairs"][x] - before[x] for x in kinds]
+        right.bar(np.arange(3) + k * width, change, width, color=_COLORS[v], label=SHORT[v])
+    right.axhline(0, color="black", lw=0.8)
+    right.set_xticks(np.arange(3) + width * (len(variants) - 1) / 2)
+    right.set_xticklabels(
+        [f"{lab}\n(aligned: {before[x]:.3f})" for lab, x in zip(labels, kinds)], fontsize=8
+    )
+    right.set_ylabel("change in cosine similarity (mean over seeds)")
+    right.legend(fontsize=7)
+    fig.suptitle("how far fine-tuned rows moved, and what it did to word pairs")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def draw(folder: Path, results: dict[str, Any]) -> list[str]:
+    """Write accuracy.png and drift.png into ``folder``; return their names."""
+    _accuracy(results, folder / "accuracy.png")
+    _drift(results, folder / "drift.png")
+    return ["accuracy.png", "drift.png"]

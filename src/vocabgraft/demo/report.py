@@ -1,0 +1,118 @@
+"""The report folder (results.json, report.md, plots) and the terminal summary.
+
+The folder is written beside its target under a temporary name and renamed
+into place, so a crash or Ctrl-C never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vocabgraft.errors import VocabgraftError
+
+from ._tables import text_table
+from .compare import SHORT, SUMMARY_HEADERS, summary_rows
+from .step_tables import ITEMS_HEADERS, WORDS_HEADERS, items_rows, words_rows
+
+__all__ = ["check_out", "render_markdown", "summary_text", "to_json", "write_report"]
+
+RESULTS = "results.json"
+
+
+def check_out(out: Path) -> None:
+    """Refuse, before any work, a target that exists and is not a report (nor empty)."""
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / RESULTS).is_file())
+    ):
+        raise VocabgraftError(
+            f"{out} exists and is not a vocabgraft report folder (no {RESULTS}); "
+            "choose another --out or remove it"
+        )
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-ready: numpy scalars and arrays to Python, NaN and infinities to None."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _plain(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def to_json(results: dict[str, Any]) -> str:
+    return json.dumps(_plain(results), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def write_report(
+    out: Path, results: dict[str, Any], draw: Callable[[Path], list[str]] | None
+) -> Path:
+    """Write the folder: results.json, report.md and (with ``draw``) the PNG plots."""
+    check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        plots = draw(tmp) if draw is not None else []
+        results["plots"] = plots
+        (tmp / RESULTS).write_text(to_json(results) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(render_markdown(results), encoding="utf-8")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def summary_text(results: dict[str, Any]) -> str:
+    """The closing summary printed in the terminal."""
+    t = results["transfer"]["alignment"]
+    lines = [
+        f"1. transfer: {t['matched_tokens']:,} of {t['regular_tokens']:,} task words found in "
+        f"GloVe ({100 * t['type_coverage']:.2f}% of types, "
+        f"{100 * (t['token_coverage'] or 0):.2f}% of occurrences)",
+        "2. four ways to treat the embedding (test accuracy over "
+        f"{len(results['compare']['seeds'])} seeds):",
+        text_table(SUMMARY_HEADERS, summary_rows(results["compare"]["variants"])),
+        "3. new words (model (ii) grown, only new rows trained; evaluation half):",
+        text_table(WORDS_HEADERS, words_rows(results["new_words"])),
+        f"   old rows bit-identical: {results['new_words']['old_rows_bit_identical']}",
+        "4. new products (evaluation half, rows from the initializer only):",
+        text_table(ITEMS_HEADERS, items_rows(results["new_items"])),
+        f"   old rows bit-identical: {results['new_items']['old_rows_bit_identical']}",
+    ]
+    d = results["drift"]
+    pb = d["pairs_before"]["tv_television"]
+    tv = ", ".join(
+        f"{SHORT[v]} {x['pairs']['tv_television']:.3f}" for v, x in d["variants"].items()
+    )
+    lines.append(f"5. drift: cosine(tv, television) aligned {pb:.3f}; after training: {tv}")
+    return "\n".join(lines)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    from .report_md import render
+
+    return render(results)

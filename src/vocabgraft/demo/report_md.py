@@ -1,0 +1,118 @@
+"""report.md: the demo's numbers as Markdown tables, one section per step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._tables import markdown_table
+from .compare import HOW, SUMMARY_HEADERS, VARIANTS, summary_rows
+from .step_tables import (
+    ITEMS_HEADERS,
+    ROW_HEADERS,
+    WORDS_HEADERS,
+    items_rows,
+    neighbour_rows,
+    pair_headers,
+    pair_rows,
+    row_rows,
+    words_rows,
+)
+
+__all__ = ["render"]
+
+
+def _section(title: str, *blocks: str) -> str:
+    """A heading and its paragraphs and tables, separated by blank lines (empty blocks dropped)."""
+    return "\n\n".join([title, *(b for b in blocks if b)])
+
+
+def _image(r: dict[str, Any], name: str) -> str:
+    return f"![{name[:-4]}]({name})" if name in r.get("plots", []) else ""
+
+
+def _header(r: dict[str, Any]) -> str:
+    c = r["config"]
+    v = ", ".join(f"{k} {x}" for k, x in c["versions"].items())
+    return _section(
+        "# vocabgraft demo",
+        f"Seed {c['seed']}, {'quick' if c['quick'] else 'full'} run, "
+        f"{r['timing']['total_seconds']:.0f} s on {c['torch_threads']} torch thread(s). {v}.",
+        "Data: GloVe 6B 50d (400,000 x 50) and the Amazon fine-food reviews (4,000 training, "
+        "1,000 held-out; label great/other). The held-out reviews are split in halves: "
+        "adaptation (steps 3 and 4 train new rows on them) and evaluation (only scored).",
+    )
+
+
+def _transfer(r: dict[str, Any]) -> str:
+    t = r["transfer"]
+    return _section(
+        "## 1. Transfer",
+        f"Tokenizer: {t['tokenizer'].replace('<br />', '`<br />`')}. Vocabulary: {t['vocab_size']:,} tokens "
+        f"(`<pad>` = {t['specials']['<pad>']}, `<unk>` = {t['specials']['<unk>']}). "
+        f"Unmatched words start from a subword model fitted on GloVe's "
+        f"{t['subword_model']['fitted_on_words']:,} most frequent words.",
+        t["alignment_markdown"],
+    )
+
+
+def _compare(r: dict[str, Any]) -> str:
+    c = r["compare"]
+    return _section(
+        "## 2. Four ways to treat the embedding",
+        f"Classifier: {c['classifier']}; {c['optimizer']}. {c['epochs']} epochs, seeds "
+        f"{c['seeds']}; (iv) unfreezes at the start of epoch {c['unfreeze_epoch'] + 1}. Test "
+        "accuracy on all 1,000 held-out reviews after the last epoch (no epoch is chosen by it). "
+        "Optimizer state is measured from Adam's state tensors (peak over training).",
+        "\n".join(f"- {VARIANTS[k]}: `{HOW[k]}`" for k in c["variants"]),
+        markdown_table(SUMMARY_HEADERS, summary_rows(c["variants"])),
+        _image(r, "accuracy.png"),
+    )
+
+
+def _new_words(r: dict[str, Any]) -> str:
+    w = r["new_words"]
+    first = w["per_seed"][0]
+    return _section(
+        "## 3. New vocabulary arrives",
+        f"How: {w['how']}.",
+        f"{first['new_words']:,} new words: {first['new_words_from_glove']:,} from GloVe, "
+        f"{first['new_words_from_subwords']:,} from subwords; "
+        f"{first['new_words_in_adaptation_half']:,} occur in the adaptation half.",
+        markdown_table(WORDS_HEADERS, words_rows(w)),
+        f"All {first['old_rows']:,} old rows and the classifier bit-identical: "
+        f"**{w['old_rows_bit_identical']}** (asserted for every seed).",
+    )
+
+
+def _new_items(r: dict[str, Any]) -> str:
+    it = r["new_items"]
+    return _section(
+        "## 4. New items arrive",
+        f"How: {it['how']}. Every product in this data has exactly one review, so a product "
+        "row can only carry what its one review said.",
+        markdown_table(ITEMS_HEADERS, items_rows(it)),
+        f"Neighbours minus no product signal: {it['neighbours_minus_zeros']:+.4f}. Old product "
+        f"rows and the text model bit-identical: **{it['old_rows_bit_identical']}**.",
+    )
+
+
+def _drift(r: dict[str, Any]) -> str:
+    d = r["drift"]
+    return _section(
+        "## 5. Drift",
+        "How far rows moved from their aligned values (mean over seeds):",
+        markdown_table(ROW_HEADERS, row_rows(d)),
+        f"Cosine of word pairs (mean over seeds). `tv` has {d['tv_counts']['tv']} training uses, "
+        f"`television` {d['tv_counts']['television']}. The other pairs are frequent task words "
+        "each with its nearest GloVe neighbour inside the training vocabulary, or outside it "
+        "(that word keeps its GloVe row, as it would when it arrives later, as in step 3).",
+        markdown_table(pair_headers(d), pair_rows(d)),
+        f"Nearest task words under (iii), seed {d['variants']['full']['neighbours_seed']}:",
+        markdown_table(["word", "before", "after", "overlap@10"], neighbour_rows(d)),
+        _image(r, "drift.png"),
+    )
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = [_header, _transfer, _compare, _new_words, _new_items, _drift]
+    return "\n\n".join(p(results) for p in parts) + "\n"
