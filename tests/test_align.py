@@ -300,3 +300,14 @@ def test_mean_special_rows_match_the_table_mean(glove: EmbeddingTable) -> None:
     np.testing.assert_allclose(
         weights[0], np.asarray(glove.vectors, dtype=np.float64).mean(axis=0), atol=1e-6
     )
+
+
+def test_report_ids_select_rows_by_source() -> None:
+    table = EmbeddingTable(np.eye(3, dtype=np.float32), ["tv", "radio", "news"])
+    vocab = Vocab(["TV", "radio", "zzz"], pad="<pad>", unk="<unk>")
+    _, report = align(table, vocab)
+    assert report.ids("init", "special").tolist() == [1, 4]
+    assert report.ids("lower").tolist() == [2]
+    assert report.ids("pad").tolist() == [0]
+    with pytest.raises(ValueError, match=r"unknown row kinds \['matched'\]"):
+        report.ids("matched")

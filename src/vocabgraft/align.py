@@ -180,6 +180,18 @@ class AlignmentReport:
             for i in ids.tolist()
         ]
 
+    def ids(self, *kinds: str) -> np.ndarray:
+        """Ids of the rows whose source is one of ``kinds``, in id order.
+
+        ``report.ids("init", "special")`` are the rows with no pretrained
+        vector: the ones to train while the matched rows stay frozen.
+        """
+        known = {*self.match, _INIT, _BUCKET, _SPECIAL, _PAD}
+        unknown = sorted(set(kinds) - known)
+        if unknown:
+            raise ValueError(f"unknown row kinds {unknown}; the kinds are {sorted(known)}")
+        return np.flatnonzero(np.isin(np.array(self.kinds, dtype=object), list(kinds)))
+
     def row(self, key: int | str) -> RowSource:
         """Where one row came from, by id or by task token."""
         if isinstance(key, str):
