@@ -183,3 +183,15 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
     (tmp_path / "short.st").write_bytes(b"\x01\x02")
     with pytest.raises(FormatError, match="too short for a safetensors header"):
         Vocab.load(tmp_path / "short.st")
+
+
+def test_lookup_of_nested_sequences_and_encode() -> None:
+    v = Vocab(["a", "b"], pad="<pad>", unk="<unk>")
+    assert v.lookup([["a", "b"], ["b", "zzz"]]).tolist() == [[2, 3], [3, 1]]
+    with pytest.raises(VocabError, match=r"different lengths \(1 to 2\); use vocab.encode"):
+        v.lookup([["a"], ["a", "b"]])
+    with pytest.raises(VocabError, match=r"tokens are strings\. Received: 3"):
+        v.lookup(["a", 3])  # type: ignore[list-item]
+    assert v.encode([["a"], ["b", "a", "a"]], length=2).tolist() == [[2, 0], [3, 2]]
+    with pytest.raises(VocabError, match="has none; pass pad="):
+        Vocab(["a"]).encode([["a"]])

@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import pairwise
-from typing import Literal, overload
+from typing import Literal, cast, overload
 
 import numpy as np
 
@@ -153,8 +153,9 @@ class Vocab:
     ) -> None:
         tokens = list(tokens)
         specials = list(specials)
-        present = set(specials) | set(tokens)
-        front = [s for s in (pad, unk) if s is not None and s not in present]
+        # Two membership scans, not a set of every token: no transient copy of a big vocabulary.
+        front = [s for s in (pad, unk) if s is not None and s not in specials and s not in tokens]
+        front = list(dict.fromkeys(front))
         all_tokens = front + specials + tokens
         if oov is None:
             oov = "unk" if unk is not None else "raise"
@@ -342,18 +343,39 @@ class Vocab:
     def lookup(self, tokens: str) -> int: ...
     @overload
     def lookup(self, tokens: Iterable[str]) -> np.ndarray: ...
-    def lookup(self, tokens: str | Iterable[str]) -> int | np.ndarray:
-        """Ids of one token or many (an int64 array), applying the OOV policy."""
+    @overload
+    def lookup(self, tokens: Iterable[Iterable[str]]) -> np.ndarray: ...
+    def lookup(self, tokens: str | Iterable[str] | Iterable[Iterable[str]]) -> int | np.ndarray:
+        """Ids under the OOV policy: an int for one token, an int64 array for many.
+
+        Nested lists of equal length give a 2-D (or deeper) array, like
+        ``np.array`` would; :meth:`encode` pads ragged ones.
+        """
         if isinstance(tokens, str):
             return int(self.lookup([tokens])[0])
         tokens = list(tokens)
-        ids = self._find(tokens)
+        if tokens and not isinstance(tokens[0], str):
+            rows = [self.lookup(row) for row in tokens]
+            lengths = sorted({len(r) for r in rows})
+            if len(lengths) > 1:
+                raise VocabError(
+                    f"the sequences have different lengths ({lengths[0]} to {lengths[-1]}); "
+                    "use vocab.encode(sequences) to pad them"
+                )
+            return np.stack(rows)
+        bad = next((t for t in tokens if not isinstance(t, str)), None)
+        if bad is not None:
+            raise VocabError(
+                f"tokens are strings. Received: {bad!r} (of type {type(bad).__name__})"
+            )
+        flat = cast("list[str]", tokens)
+        ids = self._find(flat)
         missing = np.flatnonzero(ids < 0)
         if len(missing):
             if self._oov == "raise":
                 j = int(missing[0])
                 raise TokenNotFoundError(
-                    f"token {tokens[j]!r} (position {j}) is not in the vocabulary of "
+                    f"token {flat[j]!r} (position {j}) is not in the vocabulary of "
                     f"{len(self)} tokens, and oov='raise'. {len(missing)} of {len(tokens)} "
                     "tokens are missing; use oov='unk' or oov='hash' to map them instead"
                 )
@@ -362,9 +384,33 @@ class Vocab:
                 ids[missing] = self[self._unk]
             else:
                 ids[missing] = self._bucket_start + (
-                    _hashes([tokens[j] for j in missing.tolist()]) % np.uint64(self._num_buckets)
+                    _hashes([flat[j] for j in missing.tolist()]) % np.uint64(self._num_buckets)
                 ).astype(np.int64)
         return ids
+
+    def encode(
+        self, sequences: Iterable[Iterable[str]], *, length: int | None = None
+    ) -> np.ndarray:
+        """A ``(len(sequences), length)`` int64 array of ids, padded with the pad id.
+
+        ``length`` defaults to the longest sequence; longer ones are cut.
+
+        >>> Vocab(["a", "b"], pad="<pad>", unk="<unk>").encode([["a"], ["b", "c", "a"]]).tolist()
+        [[2, 0, 0], [3, 1, 2]]
+        """
+        if self._pad is None:
+            raise VocabError(
+                "encode pads with the pad token, but this vocabulary has none; pass pad="
+            )
+        rows = [self.lookup(list(seq)) for seq in sequences]
+        if length is None:
+            length = max((len(r) for r in rows), default=0)
+        if length < 0:
+            raise VocabError(f"length must be non-negative. Received: length={length}")
+        out = np.full((len(rows), length), self[self._pad], dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i, : min(len(r), length)] = r[:length]
+        return out
 
     def decode(self, ids: Iterable[int] | np.ndarray) -> list[str]:
         """Tokens for ``ids``."""

@@ -22,6 +22,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", help="the source format when it cannot be sniffed")
     p.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors")
     p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
+    p.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="the text encoding of the tokens (default utf-8; e.g. cp1252 for old fastText models)",
+    )
     p.add_argument("--vocab", dest="vocab_path", metavar="FILE", help="word list for a .npy matrix")
     p.add_argument(
         "--skip-bad-rows",
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=np.dtype(args.dtype),
         on_error="skip" if args.skip_bad_rows else "raise",
         vocab_path=args.vocab_path,
+        encoding=args.encoding,
     )
     path = table.save(args.dst, overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
