@@ -195,3 +195,19 @@ def test_lookup_of_nested_sequences_and_encode() -> None:
     assert v.encode([["a"], ["b", "a", "a"]], length=2).tolist() == [[2, 0], [3, 2]]
     with pytest.raises(VocabError, match="has none; pass pad="):
         Vocab(["a"]).encode([["a"]])
+
+
+def test_saved_lookup_is_exact_even_when_hashes_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vocabgraft.vocab as vocab_module
+
+    # Every token hashes to one of two values: lookups must still compare the bytes.
+    monkeypatch.setattr(vocab_module, "stable_hash", lambda token: len(token) % 2)
+    tokens = ["a", "bb", "c", "dd", "e"]
+    Vocab(tokens).save(tmp_path / "v.st")
+    back = Vocab.load(tmp_path / "v.st")
+    assert back.lookup_exact(["e", "dd", "a"]).tolist() == [4, 3, 0]
+    assert [back[t] for t in tokens] == [0, 1, 2, 3, 4]
+    assert back.get("zz") is None
+    assert "f" not in back

@@ -96,8 +96,31 @@ class _Packed:
         return -1
 
     def find(self, tokens: Sequence[str]) -> np.ndarray:
-        """Ids of ``tokens``, -1 where absent."""
-        return np.fromiter(map(self.find_one, tokens), dtype=np.int64, count=len(tokens))
+        """Ids of ``tokens``, -1 where absent.
+
+        One ``searchsorted`` for the whole batch, then a byte comparison per
+        hit; a mismatch (another token with the same hash next to it) falls
+        back to :meth:`find_one`, which walks the run of equal hashes.
+        """
+        out = np.full(len(tokens), -1, dtype=np.int64)
+        n = len(self)
+        if n == 0 or not tokens:
+            return out
+        hashes = self.arrays["sorted_hashes"]
+        want = _hashes(tokens)
+        pos = np.minimum(np.searchsorted(hashes, want), n - 1)
+        hit = np.flatnonzero(hashes[pos] == want)
+        ids = self.arrays["order"][pos[hit]]
+        offsets = self.arrays["offsets"]
+        blob = self._blob
+        for j, i, a, b in zip(
+            hit.tolist(), ids.tolist(), offsets[ids].tolist(), offsets[ids + 1].tolist()
+        ):
+            token = tokens[j]
+            out[j] = (
+                i if blob[a:b] == token.encode("utf-8", "surrogatepass") else self.find_one(token)
+            )
+        return out
 
 
 def _pack(tokens: Sequence[str]) -> dict[str, np.ndarray]:
