@@ -56,6 +56,21 @@ def test_output_equals_embedding_on_merged_table(shape, id_dtype):
     assert np.array_equal(out, numpy(reference(layer)(ids)))
 
 
+@pytest.mark.parametrize(
+    "policy", ["float32", "float64", "mixed_bfloat16"], ids=["f32", "f64", "mixed-bf16"]
+)
+def test_dtype_policies_follow_embedding(policy):
+    layer = PartialEmbedding.from_pretrained(table(), trainable=[2, 5], dtype=policy)
+    layer.extend(1, init="mean")
+    merged = layer.merged_weight()
+    theirs = keras.layers.Embedding(V + 1, D, weights=[merged], dtype=policy)
+    ids = np.array([[2, 5, 9, V]])
+    out, expected = layer(ids), theirs(ids)
+    assert out.dtype == expected.dtype  # jax without x64 computes float64 in float32, as Keras does
+    assert numpy(layer.base).dtype == numpy(theirs.embeddings).dtype
+    assert np.array_equal(numpy(out), numpy(expected))
+
+
 def test_output_equals_embedding_inside_predict():
     """The traced path (jit on jax) gives the same rows as the eager one."""
     layer = mixed_layout()

@@ -40,5 +40,8 @@ def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, keras.Variable):
         x = x.value
     if keras.backend.backend() == "torch":
-        return x.detach().cpu().numpy()
+        import torch
+
+        if x.dtype != torch.bfloat16:  # which numpy has no type for
+            return x.detach().cpu().numpy()
     return np.asarray(ops.convert_to_numpy(x))
