@@ -19,7 +19,7 @@ def python_blocks(text: str) -> list[str]:
 
 
 def test_readme_has_python_examples() -> None:
-    assert len(python_blocks(README.read_text(encoding="utf-8"))) >= 3
+    assert len(python_blocks(README.read_text(encoding="utf-8"))) >= 4
 
 
 @pytest.mark.slow
