@@ -94,9 +94,11 @@ def test_quick_run_writes_a_complete_report(
     assert list(variants) == ["frozen", "partial", "full", "schedule"]
     for v in variants.values():
         assert [run["seed"] for run in v["runs"]] == r["compare"]["seeds"] == [3, 4]
-        assert {"accuracy_mean", "accuracy_std", "accuracy_min", "accuracy_max"} <= set(
-            v["summary"]
-        )
+        summary_keys = {"accuracy_mean", "accuracy_std", "accuracy_at_best_val_mean"}
+        assert summary_keys <= set(v["summary"])
+        for run in v["runs"]:
+            assert len(run["accuracy_per_epoch"]) == len(run["val_accuracy_per_epoch"])
+            assert 1 <= run["best_val_epoch"] <= r["config"]["epochs"]
     assert variants["frozen"]["summary"]["embedding_optimizer_state_bytes_peak"] == 0
     assert r["new_words"]["old_rows_bit_identical"] is True
     assert all(s["old_rows_bit_identical"] is True for s in r["new_words"]["per_seed"])

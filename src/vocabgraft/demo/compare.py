@@ -48,11 +48,20 @@ class Run:
     embedding_state_bytes: list[int]  # ... of the embedding's parameters only
     weights: np.ndarray  # the embedding's rows after training
 
+    @property
+    def best_epoch(self) -> int:
+        """The epoch (0-based) of the best validation accuracy; the first one on ties."""
+        return int(np.argmax(self.history.accuracy["val"]))
+
     def to_dict(self) -> dict[str, Any]:
+        test = self.history.accuracy["test"]
         return {
             "seed": self.seed,
-            "accuracy": self.history.accuracy[-1],
-            "accuracy_per_epoch": self.history.accuracy,
+            "accuracy": test[-1],
+            "accuracy_at_best_val": test[self.best_epoch],
+            "best_val_epoch": self.best_epoch + 1,
+            "accuracy_per_epoch": test,
+            "val_accuracy_per_epoch": self.history.accuracy["val"],
             "loss_per_epoch": self.history.loss,
             "seconds_per_epoch": self.history.seconds_per_epoch,
             "epoch_seconds": self.history.seconds,
@@ -114,11 +123,11 @@ def train_variant(
     history = fit(
         model,
         optimizer,
-        transfer.train,
+        transfer.train.subset(transfer.fit),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         seed=seed,
-        score_on=transfer.test,
+        score_on={"val": transfer.train.subset(transfer.val), "test": transfer.test},
         on_epoch=on_epoch,
         progress=progress,
     )
@@ -129,13 +138,21 @@ def train_variant(
     )
 
 
+def _std(a: np.ndarray) -> float:
+    return float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
 def _summary(runs: list[Run]) -> dict[str, Any]:
-    acc = np.array([r.history.accuracy[-1] for r in runs])
+    acc = np.array([r.history.accuracy["test"][-1] for r in runs])
+    early = np.array([r.history.accuracy["test"][r.best_epoch] for r in runs])
     return {
         "accuracy_mean": float(acc.mean()),
-        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+        "accuracy_std": _std(acc),
         "accuracy_min": float(acc.min()),
         "accuracy_max": float(acc.max()),
+        "accuracy_at_best_val_mean": float(early.mean()),
+        "accuracy_at_best_val_std": _std(early),
+        "best_val_epochs": [r.best_epoch + 1 for r in runs],
         "trainable_parameters_start": runs[0].trainable[0],
         "trainable_parameters_end": runs[0].trainable[-1],
         "optimizer_state_bytes_peak": max(max(r.state_bytes) for r in runs),
@@ -149,7 +166,8 @@ def _count(start: int, end: int) -> str:
 
 
 def summary_rows(variants: dict[str, Any]) -> list[list[str]]:
-    """Rows of the step 2 table: accuracy with spread, parameters, optimizer state, time."""
+    """Rows of the step 2 table: accuracy (mean ± std over seeds, min / max; and at the epoch
+    of best validation accuracy), trainable parameters, optimizer state, time per epoch."""
     rows = []
     for name, v in variants.items():
         s = v["summary"]
@@ -158,6 +176,7 @@ def summary_rows(variants: dict[str, Any]) -> list[list[str]]:
                 VARIANTS[name],
                 f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}",
                 f"{s['accuracy_min']:.4f} / {s['accuracy_max']:.4f}",
+                f"{s['accuracy_at_best_val_mean']:.4f} ± {s['accuracy_at_best_val_std']:.4f}",
                 _count(s["trainable_parameters_start"], s["trainable_parameters_end"]),
                 f"{s['optimizer_state_bytes_peak']:,}",
                 f"{s['embedding_optimizer_state_bytes_peak']:,}",
@@ -169,8 +188,9 @@ def summary_rows(variants: dict[str, Any]) -> list[list[str]]:
 
 SUMMARY_HEADERS = [
     "variant",
-    "test acc mean ± std",
+    "test acc, last epoch",
     "min / max",
+    "at best val epoch",
     "trainable params",
     "optimizer state B",
     "of which embedding B",
@@ -183,8 +203,12 @@ def run_compare(transfer: Transfer, cfg: DemoConfig) -> tuple[dict[str, list[Run
     say(f"classifier: {CLASSIFIER}")
     say(
         f"{len(VARIANTS)} variants x {cfg.seeds} seeds ({', '.join(map(str, cfg.seed_list))}) "
-        f"x {cfg.epochs} epochs; (iv) unfreezes at epoch {cfg.unfreeze_epoch + 1}; "
-        f"accuracy on all {len(transfer.test):,} held-out reviews after the last epoch"
+        f"x {cfg.epochs} epochs; (iv) unfreezes at the start of epoch {cfg.unfreeze_epoch + 1}"
+    )
+    say(
+        f"trained on {len(transfer.fit):,} training reviews; test accuracy on all "
+        f"{len(transfer.test):,} held-out reviews, after the last epoch and after the epoch with "
+        f"the best accuracy on the other {len(transfer.val):,} training reviews (validation)"
     )
     runs: dict[str, list[Run]] = {v: [] for v in VARIANTS}
     with bar(len(VARIANTS) * cfg.seeds * cfg.epochs, "step 2: training") as progress:

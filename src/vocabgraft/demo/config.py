@@ -48,7 +48,7 @@ class DemoConfig:
     epochs: int = 10
     unfreeze_epoch: int = 3
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 1e-3
     hidden: int = 64
     max_len: int = 256
     new_epochs: int = 10
@@ -67,7 +67,7 @@ class DemoConfig:
         if quick:
             preset = {
                 "seeds": 2,
-                "epochs": 5,
+                "epochs": 6,
                 "unfreeze_epoch": 2,
                 "new_epochs": 5,
                 "item_epochs": 3,

@@ -21,6 +21,8 @@ class Corpus:
     The 1,000 held-out (test) reviews are split in two halves that never mix:
     ``adapt`` (reviews a deployed model may learn from: steps 3 and 4 train new
     rows on them) and ``eval`` (only ever scored). Step 2 scores on all 1,000.
+    The training reviews are split too: step 2's classifiers train on ``fit``
+    (nine tenths) and pick an epoch on ``val`` (one tenth).
     """
 
     glove: EmbeddingTable
@@ -32,6 +34,8 @@ class Corpus:
     test_items: list[str]
     adapt: np.ndarray
     eval: np.ndarray
+    fit: np.ndarray
+    val: np.ndarray
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -39,6 +43,8 @@ class Corpus:
             "test_reviews": len(self.test_tokens),
             "adapt_reviews": len(self.adapt),
             "eval_reviews": len(self.eval),
+            "fit_reviews": len(self.fit),
+            "validation_reviews": len(self.val),
             "train_great_share": float(self.train_labels.mean()),
             "test_great_share": float(self.test_labels.mean()),
             "train_products": len(set(self.train_items)),
@@ -48,12 +54,15 @@ class Corpus:
 
 
 def load_corpus(seed: int) -> Corpus:
-    """Load GloVe 6B 50d and the reviews; split the held-out reviews by ``seed``."""
+    """Load GloVe 6B 50d and the reviews; split the held-out and training reviews by ``seed``."""
     from vocabgraft.data import glove_6b_50d, reviews
 
     train, test = reviews()
-    order = np.random.default_rng(seed).permutation(len(test))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(test))
     half = len(test) // 2
+    train_order = rng.permutation(len(train))
+    tenth = len(train) // 10
     return Corpus(
         glove=glove_6b_50d(),
         train_tokens=[tokenize(t) for t in train["review"]],
@@ -64,4 +73,6 @@ def load_corpus(seed: int) -> Corpus:
         test_items=[str(p) for p in test["product"]],
         adapt=np.sort(order[:half]),
         eval=np.sort(order[half:]),
+        fit=np.sort(train_order[tenth:]),
+        val=np.sort(train_order[:tenth]),
     )

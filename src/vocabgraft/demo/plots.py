@@ -40,6 +40,18 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
             color="black",
             capsize=4,
             zorder=4,
+            label="last epoch" if x == 0 else None,
+        )
+        left.errorbar(
+            x + 0.38,
+            s["accuracy_at_best_val_mean"],
+            yerr=s["accuracy_at_best_val_std"],
+            fmt="D",
+            mfc="white",
+            color="black",
+            capsize=4,
+            zorder=4,
+            label="epoch of best validation accuracy" if x == 0 else None,
         )
         curves = np.array([r["accuracy_per_epoch"] for r in v["runs"]])
         epochs = np.arange(1, curves.shape[1] + 1)
@@ -49,8 +61,11 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
         )
     left.set_xticks(range(len(c["variants"])))
     left.set_xticklabels([textwrap.fill(VARIANTS[n], 24) for n in c["variants"]], fontsize=7)
-    left.set_ylabel("test accuracy after the last epoch")
-    left.set_title(f"each dot a seed; black: mean ± std ({len(c['seeds'])} seeds)", fontsize=9)
+    left.set_ylabel("test accuracy")
+    left.set_title(
+        f"dots: seeds, last epoch; black: mean ± std ({len(c['seeds'])} seeds)", fontsize=9
+    )
+    left.legend(fontsize=7, loc="lower right")
     right.axvline(c["unfreeze_epoch"] + 0.5, color=_COLORS["schedule"], ls=":", lw=1)
     right.annotate(
         "(iv) unfreezes",

@@ -60,11 +60,17 @@ def _compare(r: dict[str, Any]) -> str:
     return _section(
         "## 2. Four ways to treat the embedding",
         f"Classifier: {c['classifier']}; {c['optimizer']}. {c['epochs']} epochs, seeds "
-        f"{c['seeds']}; (iv) unfreezes at the start of epoch {c['unfreeze_epoch'] + 1}. Test "
-        "accuracy on all 1,000 held-out reviews after the last epoch (no epoch is chosen by it). "
-        "Optimizer state is measured from Adam's state tensors (peak over training).",
+        f"{c['seeds']}; (iv) unfreezes at the start of epoch {c['unfreeze_epoch'] + 1}. "
+        f"Trained on {r['data']['fit_reviews']:,} training reviews; test accuracy on all "
+        f"{r['data']['test_reviews']:,} held-out reviews after the last epoch, and after the "
+        f"epoch with the best accuracy on the other {r['data']['validation_reviews']:,} "
+        "training reviews (validation; the test reviews never choose anything). Optimizer "
+        "state is measured from Adam's state tensors (peak over training).",
         "\n".join(f"- {VARIANTS[k]}: `{HOW[k]}`" for k in c["variants"]),
         markdown_table(SUMMARY_HEADERS, summary_rows(c["variants"])),
+        "`nn.Embedding` counts the padding row's parameters as trainable (they get no "
+        "gradient); `PartialEmbedding` keeps the padding row out of its parameter, hence the "
+        f"difference of {r['transfer']['alignment']['table']['dim']} between (iii) and (iv).",
         _image(r, "accuracy.png"),
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ class History:
 
     loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
+    accuracy: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -54,15 +54,16 @@ def fit(
     epochs: int,
     batch_size: int,
     seed: int,
-    score_on: ReviewSet | None = None,
+    score_on: Mapping[str, ReviewSet] | None = None,
     on_epoch: Callable[[int], Any] | None = None,
     progress: Any = None,
 ) -> History:
     """Train ``epochs`` epochs of cross-entropy with shuffled batches; time each epoch.
 
     ``on_epoch(epoch)`` runs before each epoch (a freeze schedule's update).
-    ``score_on`` is scored after each epoch, for the record only: nothing is
-    chosen by it. Scoring is not part of the epoch's time.
+    Each set of ``score_on`` (``{"val": ..., "test": ...}``) is scored after
+    each epoch into ``history.accuracy[name]``. Scoring is not part of the
+    epoch's time.
     """
     generator = torch.Generator().manual_seed(seed)
     history = History()
@@ -85,8 +86,8 @@ def fit(
             del loss
         history.seconds.append(time.perf_counter() - start)
         history.loss.append(total / max(count, 1))
-        if score_on is not None:
-            history.accuracy.append(accuracy(model, score_on))
+        for name, scored in (score_on or {}).items():
+            history.accuracy.setdefault(name, []).append(accuracy(model, scored))
         if progress is not None:
             progress.update(1)
     return history

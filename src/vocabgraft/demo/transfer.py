@@ -33,7 +33,8 @@ class Transfer:
     ``groups`` names the row sets the later steps treat differently:
     ``pretrained`` (copied from GloVe), ``unmatched`` (GloVe lacks them; started
     by the subword initializer), ``special`` (``<unk>``; started at GloVe's mean)
-    and ``pad`` (zero, never trains).
+    and ``pad`` (zero, never trains). ``fit`` and ``val`` index the training
+    reviews step 2 trains on and picks an epoch by.
     """
 
     vocab: Vocab
@@ -43,6 +44,8 @@ class Transfer:
     groups: dict[str, np.ndarray]
     train: ReviewSet
     test: ReviewSet
+    fit: np.ndarray
+    val: np.ndarray
 
     @property
     def pad_id(self) -> int:
@@ -115,6 +118,8 @@ def run_transfer(corpus: Corpus, cfg: DemoConfig) -> tuple[Transfer, dict[str, A
         groups=_groups(report),
         train=ReviewSet(encode(corpus.train_tokens, vocab, cfg.max_len), corpus.train_labels),
         test=ReviewSet(encode(corpus.test_tokens, vocab, cfg.max_len), corpus.test_labels),
+        fit=corpus.fit,
+        val=corpus.val,
     )
     result = {
         "tokenizer": TOKENIZER,
