@@ -88,6 +88,7 @@ def grow_vocabulary(
     before = score()
     old = _old_state(model, embedding)
     in_glove, not_in_glove = add_words(embedding, new_words, corpus.glove, transfer.subwords)
+    start = embedding.merged_weight()[len(old["rows"]) :].clone()
     at_init = score()
     for p in model.head.parameters():
         p.requires_grad_(False)
@@ -103,6 +104,7 @@ def grow_vocabulary(
         progress=progress,
     )
     after = score()
+    moved = (embedding.merged_weight()[len(old["rows"]) :] - start).norm(dim=1)
     identical = _unchanged(old, model)
     assert identical, "an old row or the classifier changed while only new rows trained"
     return {
@@ -111,6 +113,8 @@ def grow_vocabulary(
         "new_words_from_glove": len(in_glove),
         "new_words_from_subwords": len(not_in_glove),
         "new_words_in_adaptation_half": len({t for d in adapt_docs for t in d} & set(new_words)),
+        "new_rows_moved": int((moved > 0).sum()),
+        "new_rows_mean_l2_moved": float(moved.mean()) if len(moved) else 0.0,
         "eval_reviews": len(eval_docs),
         "eval_reviews_with_new_words": int(with_new.sum()),
         "accuracy_all_eval": {"before": before[0], "at_init": at_init[0], "after": after[0]},
@@ -139,7 +143,9 @@ def run_new_words(
         f"e.g. {', '.join(first['examples']['from_glove'][:5])}; "
         f"{first['new_words_from_subwords']:,} from subwords, "
         f"e.g. {', '.join(first['examples']['from_subwords'][:5])}); "
-        f"{first['new_words_in_adaptation_half']:,} occur in the adaptation half and train"
+        f"{first['new_words_in_adaptation_half']:,} occur in the adaptation half and train "
+        f"({first['new_rows_moved']:,} rows moved, by {first['new_rows_mean_l2_moved']:.2f} L2 "
+        "on average over all new rows)"
     )
     summary: dict[str, Any] = {}
     for scope in ("accuracy_with_new_words", "accuracy_all_eval"):

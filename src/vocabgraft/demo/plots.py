@@ -32,27 +32,22 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
         jitter = np.linspace(-0.12, 0.12, len(acc)) if len(acc) > 1 else np.zeros(1)
         left.scatter(x + jitter, acc, color=_COLORS[name], alpha=0.6, s=22, zorder=3)
         s = v["summary"]
-        left.errorbar(
-            x + 0.25,
-            s["accuracy_mean"],
-            yerr=s["accuracy_std"],
-            fmt="o",
-            color="black",
-            capsize=4,
-            zorder=4,
-            label="last epoch" if x == 0 else None,
+        marks = (
+            ("accuracy", "o", "black", "last epoch"),
+            ("accuracy_at_best_val", "D", "white", "epoch of best validation accuracy"),
         )
-        left.errorbar(
-            x + 0.38,
-            s["accuracy_at_best_val_mean"],
-            yerr=s["accuracy_at_best_val_std"],
-            fmt="D",
-            mfc="white",
-            color="black",
-            capsize=4,
-            zorder=4,
-            label="epoch of best validation accuracy" if x == 0 else None,
-        )
+        for k, (key, fmt, face, label) in enumerate(marks):
+            left.errorbar(
+                x + 0.25 + 0.13 * k,
+                s[f"{key}_mean"],
+                yerr=s[f"{key}_std"],
+                fmt=fmt,
+                mfc=face,
+                color="black",
+                capsize=4,
+                zorder=4,
+                label=label if x == 0 else None,
+            )
         curves = np.array([r["accuracy_per_epoch"] for r in v["runs"]])
         epochs = np.arange(1, curves.shape[1] + 1)
         right.plot(epochs, curves.mean(axis=0), color=_COLORS[name], label=VARIANTS[name])
@@ -69,7 +64,7 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
     right.axvline(c["unfreeze_epoch"] + 0.5, color=_COLORS["schedule"], ls=":", lw=1)
     right.annotate(
         "(iv) unfreezes",
-        (c["unfreeze_epoch"] + 0.55, 0.02),
+        (c["unfreeze_epoch"] + 0.55, 0.95),
         xycoords=("data", "axes fraction"),
         fontsize=7,
         color=_COLORS["schedule"],
