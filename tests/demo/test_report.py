@@ -75,3 +75,15 @@ def test_write_report_replaces_a_previous_report(
     assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.json"]
     assert json.loads((out / "results.json").read_text()) == {"value": math.pi, "plots": []}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_the_report_folder_gets_the_permissions_of_a_plain_mkdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vocabgraft.demo.report as report
+
+    monkeypatch.setattr(report, "render_markdown", lambda results: "# fake\n")
+    (tmp_path / "plain").mkdir()
+    write_report(tmp_path / "report", {}, None)
+    mode = (tmp_path / "report").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain").stat().st_mode & 0o777

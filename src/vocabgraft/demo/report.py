@@ -39,6 +39,13 @@ def check_out(out: Path) -> None:
         )
 
 
+def _as_made_by_mkdir(folder: Path) -> None:
+    """Give ``folder`` the permissions a plain mkdir would (mkdtemp makes it owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+
+
 def _plain(obj: Any) -> Any:
     """JSON-ready: numpy scalars and arrays to Python, NaN and infinities to None."""
     if isinstance(obj, dict):
@@ -68,6 +75,7 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        _as_made_by_mkdir(tmp)
         plots = draw(tmp) if draw is not None else []
         results["plots"] = plots
         (tmp / RESULTS).write_text(to_json(results) + "\n", encoding="utf-8")
