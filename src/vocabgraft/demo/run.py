@@ -102,7 +102,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     heading(6, "Summary")
     say(summary_text(results))
     say(
-        f"\nreport: {cfg.out}/report.md, results.json, {', '.join(results['plots'])} "
-        f"({timing['total_seconds']:.0f} s in all)"
+        f"\nreport: {cfg.out}/ ({', '.join(['report.md', 'results.json', *results['plots']])}); "
+        f"{timing['total_seconds']:.0f} s in all"
     )
     return results
