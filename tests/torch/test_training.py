@@ -220,3 +220,36 @@ def test_unfreeze_at_needs_one_trigger(kwargs, match):
     emb = PartialEmbedding.from_pretrained(torch.randn(5, 2), trainable=[0])
     with pytest.raises(VocabgraftError, match=match):
         unfreeze_at(emb, torch.optim.SGD(emb.parameters(), lr=0.1), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "change", ["unfreeze", "freeze", "extend"], ids=["unfreeze", "freeze", "extend"]
+)
+def test_layout_change_while_an_old_graph_is_alive(change: str) -> None:
+    # A training loop keeps last step's `loss` (and so its graph) while a schedule
+    # changes what trains; the next backward must see the new shape.
+    emb = PartialEmbedding.from_pretrained(torch.randn(10, 4), trainable=[1, 2, 5])
+    opt = torch.optim.Adam(emb.parameters(), lr=0.1)
+    ids = torch.tensor([1, 2, 3, 5])
+    loss = emb(ids).pow(2).sum()
+    loss.backward()
+    opt.step()
+    rows = emb.rows
+    if change == "unfreeze":
+        emb.unfreeze(optimizer=opt)
+    elif change == "freeze":
+        emb.freeze([2], optimizer=opt)
+    else:
+        emb.extend(2, optimizer=opt)
+    assert emb.rows is rows  # the optimizer's reference still holds
+    before = emb.merged_weight().clone()
+    opt.zero_grad()
+    loss = emb(torch.tensor([1, 3, 5, 9])).pow(2).sum()
+    loss.backward()
+    assert emb.rows.grad is not None
+    assert emb.rows.grad.shape == emb.rows.shape
+    opt.step()
+    moved = set((emb.merged_weight() != before).any(dim=1).nonzero().ravel().tolist())
+    trainable = set(emb.trainable_ids.tolist())
+    assert {1, 3, 5, 9} & trainable <= moved  # rows with a gradient moved
+    assert moved <= trainable  # frozen rows did not (momentum may move other trainable rows)

@@ -452,13 +452,30 @@ class PartialEmbedding(nn.Module):
             dst, src = plan.kept
             new_from_old[dst] = src
             self._pending.append((plan.before.num_trainable, new_from_old))
-            # Same Parameter object, new shape: the optimizer keeps its reference.
-            self.rows.data = rows
-            self.rows.grad = None
+            self._replace_rows(rows)
         self.patch = patch
         self._adopt(plan.after)
         if optimizer is not None:
             self.rebind(optimizer)
+
+    def _replace_rows(self, rows: Tensor) -> None:
+        """Give ``self.rows`` new values and shape, keeping the Parameter object.
+
+        The optimizer keeps its reference (and ``rebind`` moves its state).
+        ``swap_tensors`` also gives the parameter a fresh autograd identity:
+        assigning ``.data`` would keep the gradient accumulator of the old
+        shape alive in any graph built before the change (a ``loss`` still
+        referenced), and the next backward would fail on the shape. Where the
+        swap is refused (a weak reference to the parameter, e.g. held by
+        ``torch.compile``), ``.data`` is assigned instead; then drop graphs
+        built before the change before the next backward.
+        """
+        fresh = nn.Parameter(rows, requires_grad=self.rows.requires_grad)
+        try:
+            torch.utils.swap_tensors(self.rows, fresh)
+        except RuntimeError:
+            self.rows.data = rows
+        self.rows.grad = None
 
     def _build(self, gather: Gather, new: Tensor | None) -> Tensor:
         out = self.base.new_empty((len(gather), self.embedding_dim))
