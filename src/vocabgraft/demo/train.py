@@ -80,10 +80,6 @@ def fit(
             optimizer.step()
             total += loss.item() * len(labels)
             count += len(labels)
-            # Drop the graph now: while an old graph is alive, autograd keeps the
-            # trainable rows' old shape, and a schedule that unfreezes rows before
-            # the next batch would make that batch's backward fail.
-            del loss
         history.seconds.append(time.perf_counter() - start)
         history.loss.append(total / max(count, 1))
         for name, scored in (score_on or {}).items():
