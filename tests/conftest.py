@@ -43,12 +43,4 @@ def small_table() -> EmbeddingTable:
     )
 
 
-def gensim_data(name: str) -> Path:
-    """A file from gensim's own test data (real files vocabgraft did not write)."""
-    gensim = pytest.importorskip("gensim")
-    path = Path(gensim.__file__).parent / "test" / "test_data" / name
-    assert path.exists(), f"{path} is missing from the installed gensim"
-    return path
-
-
-__all__ = ["gensim_data", "vocabgraft"]
+__all__ = ["vocabgraft"]

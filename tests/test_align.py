@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import gensim_data
+from vg_testdata import gensim_data
 from vocabgraft import EmbeddingTable, Vocab, VocabError, VocabgraftError
 from vocabgraft.align import AlignmentReport, RowSource, align, nfkc_casefold
 from vocabgraft.init import Copy, InitContext, Mean, Subword, Zeros

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import gensim_data
+from vg_testdata import gensim_data
 from vocabgraft import EmbeddingTable, Vocab, VocabgraftError
 from vocabgraft.errors import TokenNotFoundError
 from vocabgraft.init import (

@@ -54,13 +54,16 @@ follows the same plan: rows that stay trainable keep theirs
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .errors import RowIndexError, VocabgraftError
+from .errors import RowIndexError, VocabError, VocabgraftError
+from .init import InitContext, resolve_init
+from .vocab import Vocab
 
 __all__ = [
     "BASE",
@@ -73,6 +76,7 @@ __all__ = [
     "RowMap",
     "check_ids",
     "check_row_ids",
+    "plan_extension",
 ]
 
 # Where a row of a new array comes from (Gather.source), and the slot code of base rows.
@@ -361,3 +365,73 @@ def _padding_message(padding_idx: int) -> str:
         f"id {padding_idx} is the padding row, which never trains (as in nn.Embedding, it gets "
         "no gradient). Leave it out of the trainable ids"
     )
+
+
+def plan_extension(
+    row_map: RowMap,
+    rows: int | str | Iterable[str],
+    *,
+    vocab: Vocab | None,
+    dim: int,
+    init: Any,
+    trainable: bool,
+    seed: int | None,
+    generator: np.random.Generator | None,
+    weights_fn: Callable[[], np.ndarray],
+    owner: str,
+) -> tuple[Plan, np.ndarray, list[str] | None]:
+    """Everything ``extend`` does before a framework array changes.
+
+    Checks the request (a row count for a module without a vocabulary, new
+    and unique tokens for one with), plans the new layout and computes the
+    new rows' values with the initializer. Returns the plan, the ``(n, dim)``
+    values and the tokens (``None`` for a row count). Nothing changes if it
+    raises, so the caller can apply the plan, then grow the vocabulary.
+    """
+    tokens: list[str] | None = None
+    if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
+        n = int(rows)
+        if vocab is not None:
+            raise VocabError(
+                f"this {owner} has a vocabulary, so new rows need tokens: pass extend(tokens) "
+                f"instead of extend({n})"
+            )
+    else:
+        tokens = [rows] if isinstance(rows, str) else list(rows)  # type: ignore[arg-type]
+        n = len(tokens)
+        if vocab is None:
+            raise VocabgraftError(
+                f"extend got tokens, but this {owner} has no vocabulary. Pass a row count, or "
+                f"build the {owner} with from_table or vocab="
+            )
+        _refuse_known(vocab, tokens)
+    plan = row_map.extend(n, trainable=trainable)  # checks n before any work
+    if generator is not None and seed is not None:
+        raise ValueError("pass seed or generator, not both")
+    ctx = InitContext(
+        n=n,
+        dim=dim,
+        tokens=tokens,
+        vocab=vocab,
+        rng=generator if generator is not None else np.random.default_rng(seed),
+        weights_fn=weights_fn,
+    )
+    return plan, np.asarray(resolve_init(init, ctx)), tokens
+
+
+def _refuse_known(vocab: Vocab, tokens: list[str]) -> None:
+    """Refuse non-strings, tokens already in ``vocab`` and repeats, before anything changes."""
+    bad = next((t for t in tokens if not isinstance(t, str)), None)
+    if bad is not None:
+        raise VocabError(f"tokens are strings. Received {bad!r} ({type(bad).__name__})")
+    new = set(vocab.missing(tokens))
+    present = next((t for t in tokens if t not in new), None)
+    if present is not None:
+        raise VocabError(
+            f"token {present!r} is already in the vocabulary at id {vocab[present]}; "
+            "extend with new tokens only (vocab.missing(tokens) picks them)"
+        )
+    counts = Counter(tokens)
+    repeated = next((t for t in tokens if counts[t] > 1), None)
+    if repeated is not None:
+        raise VocabError(f"token {repeated!r} is repeated in the tokens to add")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from vocabgraft.errors import RowIndexError, VocabError, VocabgraftError
-from vocabgraft.init import InitContext, Initializer, resolve_init
-from vocabgraft.rows import BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather, Plan, RowMap, check_row_ids
+from vocabgraft.errors import RowIndexError, VocabgraftError
+from vocabgraft.init import Initializer
+from vocabgraft.rows import (
+    BASE_SOURCE,
+    NEW,
+    PATCH,
+    TRAINABLE,
+    Gather,
+    Plan,
+    RowMap,
+    check_row_ids,
+    plan_extension,
+)
 from vocabgraft.table import EmbeddingTable
 from vocabgraft.vocab import Vocab
 
@@ -418,36 +427,19 @@ class PartialEmbedding(keras.layers.Layer):
             model: the compiled model holding this layer, to hand the change to
                 (see :meth:`rebind`).
         """
-        tokens: list[str] | None = None
-        if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
-            n = int(rows)
-            if self.vocab is not None:
-                raise VocabError(
-                    f"this layer has a vocabulary, so new rows need tokens: pass extend(tokens) "
-                    f"instead of extend({n})"
-                )
-        else:
-            tokens = [rows] if isinstance(rows, str) else list(rows)  # type: ignore[arg-type]
-            n = len(tokens)
-            if self.vocab is None:
-                raise VocabgraftError(
-                    "extend got tokens, but this layer has no vocabulary. Pass a row count, or "
-                    "build the layer with from_table or vocab="
-                )
-            _refuse_known(self.vocab, tokens)
-        plan = self._map.extend(n, trainable=trainable)  # checks n before any work
-        if generator is not None and seed is not None:
-            raise ValueError("pass seed or generator, not both")
-        ctx = InitContext(
-            n=n,
-            dim=self.output_dim,
-            tokens=tokens,
+        plan, values, tokens = plan_extension(
+            self._map,
+            rows,
             vocab=self.vocab,
-            rng=generator if generator is not None else np.random.default_rng(seed),
+            dim=self.output_dim,
+            init=init,
+            trainable=trainable,
+            seed=seed,
+            generator=generator,
             weights_fn=self._merged_for_init,
+            owner="layer",
         )
-        values = np.asarray(resolve_init(init, ctx), dtype=self.variable_dtype)
-        self._apply_plan(plan, values, model)
+        self._apply_plan(plan, values.astype(self.variable_dtype), model)
         if tokens is not None and self.vocab is not None:
             self.vocab.extend(tokens)
         return np.arange(plan.before.num_rows, plan.after.num_rows, dtype=np.int64)
@@ -693,21 +685,3 @@ def _from_runs(runs: Any) -> np.ndarray:
     """Ids from ``[start, stop)`` runs (what get_config writes)."""
     parts = [np.arange(int(a), int(b), dtype=np.int64) for a, b in runs]
     return np.concatenate(parts) if parts else np.empty(0, np.int64)
-
-
-def _refuse_known(vocab: Vocab, tokens: list[str]) -> None:
-    """Refuse non-strings, tokens already in ``vocab`` and repeats, before anything changes."""
-    bad = next((t for t in tokens if not isinstance(t, str)), None)
-    if bad is not None:
-        raise VocabError(f"tokens are strings. Received {bad!r} ({type(bad).__name__})")
-    new = set(vocab.missing(tokens))
-    present = next((t for t in tokens if t not in new), None)
-    if present is not None:
-        raise VocabError(
-            f"token {present!r} is already in the vocabulary at id {vocab[present]}; "
-            "extend with new tokens only (vocab.missing(tokens) picks them)"
-        )
-    counts = Counter(tokens)
-    repeated = next((t for t in tokens if counts[t] > 1), None)
-    if repeated is not None:
-        raise VocabError(f"token {repeated!r} is repeated in the tokens to add")

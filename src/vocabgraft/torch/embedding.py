@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -19,9 +18,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vocabgraft.errors import RowIndexError, VocabError, VocabgraftError
-from vocabgraft.init import InitContext, Initializer, resolve_init
-from vocabgraft.rows import BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather, Plan, RowMap, check_row_ids
+from vocabgraft.errors import RowIndexError, VocabgraftError
+from vocabgraft.init import Initializer
+from vocabgraft.rows import (
+    BASE_SOURCE,
+    NEW,
+    PATCH,
+    TRAINABLE,
+    Gather,
+    Plan,
+    RowMap,
+    check_row_ids,
+    plan_extension,
+)
 from vocabgraft.table import EmbeddingTable
 from vocabgraft.vocab import Vocab
 
@@ -379,38 +388,22 @@ class PartialEmbedding(nn.Module):
             seed, generator: where random initializers draw from (give one).
             optimizer: hand the new rows to it (see :meth:`rebind`).
         """
-        tokens: list[str] | None = None
-        if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
-            n = int(rows)
-            if self.vocab is not None:
-                raise VocabError(
-                    f"this module has a vocabulary, so new rows need tokens: pass extend(tokens) "
-                    f"instead of extend({n})"
-                )
-        else:
-            tokens = [rows] if isinstance(rows, str) else list(rows)  # type: ignore[arg-type]
-            n = len(tokens)
-            if self.vocab is None:
-                raise VocabgraftError(
-                    "extend got tokens, but this module has no vocabulary. Pass a row count, or "
-                    "build the module with from_table or vocab="
-                )
-            _check_new_tokens(self.vocab, tokens)
-        plan = self._map.extend(n, trainable=trainable)  # checks n before any work
-        if generator is not None and seed is not None:
-            raise ValueError("pass seed or generator, not both")
-        ctx = InitContext(
-            n=n,
-            dim=self.embedding_dim,
-            tokens=tokens,
-            vocab=self.vocab,
-            rng=generator if generator is not None else np.random.default_rng(seed),
-            weights_fn=self._merged_numpy,
-        )
         if isinstance(init, Tensor):
             init = init.detach().cpu().float().numpy()
-        values = torch.as_tensor(resolve_init(init, ctx)).to(self.base.dtype)
-        self._apply_plan(plan, values.to(self.base.device), optimizer)
+        plan, values, tokens = plan_extension(
+            self._map,
+            rows,
+            vocab=self.vocab,
+            dim=self.embedding_dim,
+            init=init,
+            trainable=trainable,
+            seed=seed,
+            generator=generator,
+            weights_fn=self._merged_numpy,
+            owner="module",
+        )
+        new = torch.as_tensor(values).to(dtype=self.base.dtype, device=self.base.device)
+        self._apply_plan(plan, new, optimizer)
         if tokens is not None and self.vocab is not None:
             self.vocab.extend(tokens)
         return torch.arange(plan.before.num_rows, plan.after.num_rows)
@@ -577,22 +570,6 @@ class PartialEmbedding(nn.Module):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-
-
-def _check_new_tokens(vocab: Vocab, tokens: list[str]) -> None:
-    """Refuse tokens already in ``vocab`` or repeated, before anything changes."""
-    missing = set(vocab.missing(tokens))
-    for t in tokens:
-        if not isinstance(t, str):
-            raise VocabError(f"tokens are strings. Received {t!r} ({type(t).__name__})")
-        if t not in missing:
-            raise VocabError(
-                f"token {t!r} is already in the vocabulary at id {vocab[t]}; extend with new "
-                "tokens only (vocab.missing(tokens) picks them)"
-            )
-    repeated = [t for t, c in Counter(tokens).items() if c > 1]
-    if repeated:
-        raise VocabError(f"token {repeated[0]!r} is repeated in the tokens to add")
 
 
 def _is_sharded(param: Tensor) -> bool:
