@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vocabgraft._safetensors import atomic_dir
 from vocabgraft.errors import VocabgraftError
 
 from ._tables import text_table
@@ -37,13 +35,6 @@ def check_out(out: Path) -> None:
             f"{out} exists and is not a vocabgraft report folder (no {RESULTS}); "
             "choose another --out or remove it"
         )
-
-
-def _as_made_by_mkdir(folder: Path) -> None:
-    """Give ``folder`` the permissions a plain mkdir would (mkdtemp makes it owner-only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
 
 
 def _plain(obj: Any) -> Any:
@@ -72,25 +63,11 @@ def write_report(
 ) -> Path:
     """Write the folder: results.json, report.md and (with ``draw``) the PNG plots."""
     check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        _as_made_by_mkdir(tmp)
+    with atomic_dir(out) as tmp:
         plots = draw(tmp) if draw is not None else []
         results["plots"] = plots
         (tmp / RESULTS).write_text(to_json(results) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(results), encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
