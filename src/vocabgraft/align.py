@@ -400,6 +400,60 @@ def _init_name(init: Initializer | np.ndarray | str | None) -> str:
     return type(init).__name__
 
 
+def _match(
+    table: EmbeddingTable,
+    tokens: list[str],
+    todo: list[int],
+    steps: tuple[str, ...],
+    kinds: list[str],
+    table_ids: np.ndarray,
+) -> list[int]:
+    """Try each match step on the ids still unmatched; record hits; return the rest."""
+    for step in steps:
+        if not todo:
+            break
+        if step == "exact":
+            get = table.vocab.get
+            found = [get(tokens[i]) for i in todo]
+        else:
+            index, key = _index(table.vocab, step), _KEYS[step]
+            found = [index.get(key(tokens[i])) for i in todo]
+        left = []
+        for i, j in zip(todo, found):
+            if j is None:
+                left.append(i)
+            else:
+                table_ids[i] = j
+                kinds[i] = step
+        todo = left
+    return todo
+
+
+def _initial_rows(
+    table: EmbeddingTable,
+    tokens: list[str],
+    how: Initializer | np.ndarray | str,
+    seq: np.random.SeedSequence,
+    kind: str,
+) -> np.ndarray:
+    """Rows for ``tokens`` from an initializer, in the table's dtype; non-finite values raise."""
+    ctx = InitContext(
+        n=len(tokens),
+        dim=table.dim,
+        tokens=tokens,
+        vocab=table.vocab,
+        rng=np.random.default_rng(seq),
+        weights_fn=lambda: table.vectors,
+    )
+    rows = resolve_init(how, ctx)
+    if not np.all(np.isfinite(rows)):
+        raise VocabgraftError(
+            f"{_init_name(how)} gave non-finite values for the {kind} rows; "
+            "check the table for NaN or infinite rows"
+        )
+    return rows.astype(table.dtype, copy=False)
+
+
 def align(
     table: EmbeddingTable,
     vocab: Vocab | Sequence[str],
@@ -477,24 +531,9 @@ def align(
     for i in buckets:
         kinds[i] = _BUCKET
     reserved = special_ids | set(buckets)
-    todo = [i for i in range(n) if i not in reserved]
-    for step in steps:
-        if not todo:
-            break
-        if step == "exact":
-            get = table.vocab.get
-            found = [get(tokens[i]) for i in todo]
-        else:
-            index, key = _index(table.vocab, step), _KEYS[step]
-            found = [index.get(key(tokens[i])) for i in todo]
-        left = []
-        for i, j in zip(todo, found):
-            if j is None:
-                left.append(i)
-            else:
-                table_ids[i] = j
-                kinds[i] = step
-        todo = left
+    todo = _match(
+        table, tokens, [i for i in range(n) if i not in reserved], steps, kinds, table_ids
+    )
 
     weights = np.empty((n, table.dim), dtype=table.dtype)
     matched = np.flatnonzero(table_ids >= 0)
@@ -511,23 +550,8 @@ def align(
         (_SPECIAL, sorted(i for i in special_ids if i != pad_id), special_init, special_seq),
     ]
     for kind, ids, how, seq in groups:
-        if not ids:
-            continue
-        ctx = InitContext(
-            n=len(ids),
-            dim=table.dim,
-            tokens=[tokens[i] for i in ids],
-            vocab=table.vocab,
-            rng=np.random.default_rng(seq),
-            weights_fn=lambda: table.vectors,
-        )
-        rows = resolve_init(how, ctx)
-        if not np.all(np.isfinite(rows)):
-            raise VocabgraftError(
-                f"{_init_name(how)} gave non-finite values for the {kind} rows; "
-                "check the table for NaN or infinite rows"
-            )
-        weights[ids] = rows.astype(table.dtype, copy=False)
+        if ids:
+            weights[ids] = _initial_rows(table, [tokens[i] for i in ids], how, seq, kind)
     if pad_id is not None:
         weights[pad_id] = 0
     report = AlignmentReport(
