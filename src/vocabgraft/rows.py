@@ -54,6 +54,7 @@ follows the same plan: rows that stay trainable keep theirs
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ __all__ = [
     "check_ids",
     "check_row_ids",
     "plan_extension",
+    "warn_if_whole_table",
 ]
 
 # Where a row of a new array comes from (Gather.source), and the slot code of base rows.
@@ -435,3 +437,22 @@ def _refuse_known(vocab: Vocab, tokens: list[str]) -> None:
     repeated = next((t for t in tokens if counts[t] > 1), None)
     if repeated is not None:
         raise VocabError(f"token {repeated!r} is repeated in the tokens to add")
+
+
+def warn_if_whole_table(plan: Plan, row_bytes: int, limit: int) -> None:
+    """Warn, with the memory cost, when ``plan`` makes a large table train whole.
+
+    ``row_bytes`` is one row's size; ``limit`` the size of the trainable rows
+    from which to warn. Called by the adapters' ``unfreeze``.
+    """
+    after = plan.after
+    nbytes = after.num_trainable * row_bytes
+    whole = after.num_trainable + (after.padding_idx is not None) == after.num_rows
+    if whole and nbytes >= limit:
+        warnings.warn(
+            f"all {after.num_rows:,} rows of the table now train: the trainable rows take "
+            f"{nbytes:,} bytes and an Adam-type optimizer adds {2 * nbytes:,} bytes of state "
+            f"({3 * nbytes:,} bytes in all). Unfreeze only the rows that need it to keep "
+            "optimizer memory proportional to them",
+            stacklevel=3,
+        )

@@ -10,7 +10,6 @@ optimizer can touch them, and optimizer memory follows the rows that train.
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from vocabgraft.rows import (
     RowMap,
     check_row_ids,
     plan_extension,
+    warn_if_whole_table,
 )
 from vocabgraft.table import EmbeddingTable
 from vocabgraft.vocab import Vocab
@@ -389,17 +389,9 @@ class PartialEmbedding(keras.layers.Layer):
         :attr:`large_table_bytes`).
         """
         plan = self._map.unfreeze(None if ids is None else self._ids(ids, "ids to unfreeze"))
-        after = plan.after
-        nbytes = after.num_trainable * self.output_dim * np.dtype(self.variable_dtype).itemsize
-        whole = after.num_trainable + (after.padding_idx is not None) == after.num_rows
-        if whole and nbytes >= self.large_table_bytes:
-            warnings.warn(
-                f"all {after.num_rows:,} rows of the table now train: the trainable rows take "
-                f"{nbytes:,} bytes and an Adam-type optimizer adds {2 * nbytes:,} bytes of state "
-                f"({3 * nbytes:,} bytes in all). Unfreeze only the rows that need it to keep "
-                "optimizer memory proportional to them",
-                stacklevel=2,
-            )
+        warn_if_whole_table(
+            plan, self.output_dim * np.dtype(self.variable_dtype).itemsize, self.large_table_bytes
+        )
         self._apply_plan(plan, None, model)
 
     def extend(
