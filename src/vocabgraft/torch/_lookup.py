@@ -36,30 +36,38 @@ class _PartialLookup(torch.autograd.Function):
         rows: Tensor,
         patch: Tensor,
         slots: Tensor,
-        num_base: int,
+        hot: Tensor | None,
     ) -> Tensor:
-        num_rows = slots.shape[0]
-        base_ids = ids.clamp(max=num_base - 1) if num_rows > num_base else ids
-        out = F.embedding(base_ids, base)
-        flat_out = out.view(-1, out.shape[-1])
-        pos = sel = None
-        if rows.shape[0] or patch.shape[0]:
-            s = slots.index_select(0, ids.reshape(-1))
-            if rows.shape[0]:
-                pos = torch.nonzero(s >= 0).squeeze(1)
-                if pos.numel():
-                    sel = s.index_select(0, pos)
-                    flat_out.index_copy_(0, pos, rows.index_select(0, sel))
-            if patch.shape[0]:
-                ppos = torch.nonzero(s <= -2).squeeze(1)
-                if ppos.numel():
-                    psel = -2 - s.index_select(0, ppos)
-                    flat_out.index_copy_(0, ppos, patch.index_select(0, psel))
-        ctx.hit = pos is not None and sel is not None and pos.numel() > 0
-        if ctx.hit:
-            ctx.save_for_backward(pos, sel)
+        num_base = base.shape[0]
+        out = F.embedding(ids.clamp(max=num_base - 1) if slots.shape[0] > num_base else ids, base)
+        ctx.hit = False
         ctx.rows_shape = rows.shape
         ctx.ids_shape = ids.shape
+        if not (rows.shape[0] or patch.shape[0]):
+            return out
+        # One byte per id says "not a base row": a gather from a table a quarter
+        # the size of ``slots``, and ``nonzero`` straight on it. Only the few hits
+        # then look up their slot.
+        flat = ids.reshape(-1)
+        if hot is None:
+            every = slots.index_select(0, flat)
+            pos = (every != -1).nonzero().squeeze(1)
+            sel = every.index_select(0, pos)
+        else:
+            pos = hot.index_select(0, flat).nonzero().squeeze(1)
+            sel = slots.index_select(0, flat.index_select(0, pos))
+        if not pos.numel():
+            return out
+        flat_out = out.view(-1, out.shape[-1])
+        if patch.shape[0]:
+            in_rows = sel >= 0
+            in_patch = ~in_rows
+            flat_out.index_copy_(0, pos[in_patch], patch.index_select(0, -2 - sel[in_patch]))
+            pos, sel = pos[in_rows], sel[in_rows]
+        if pos.numel():
+            flat_out.index_copy_(0, pos, rows.index_select(0, sel))
+            ctx.hit = True
+            ctx.save_for_backward(pos, sel)
         return out
 
     @staticmethod
@@ -85,13 +93,21 @@ def _rows_at(grad: Tensor, pos: Tensor, ids_shape: torch.Size) -> Tensor:
     return grad[torch.unravel_index(pos, ids_shape)]
 
 
-def lookup(ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor) -> Tensor:
-    """Rows for ``ids`` of any shape (already checked), ``(*ids.shape, D)``; eager fast path."""
-    out: Tensor = _PartialLookup.apply(ids, base, rows, patch, slots, base.shape[0])
+def lookup(
+    ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor, hot: Tensor | None = None
+) -> Tensor:
+    """Rows for ``ids`` of any shape (already checked), ``(*ids.shape, D)``; eager fast path.
+
+    ``hot``, when given, is ``slots != -1`` as a bool table (the ids that are
+    not base rows), which makes finding the few non-base positions cheaper.
+    """
+    out: Tensor = _PartialLookup.apply(ids, base, rows, patch, slots, hot)
     return out
 
 
-def lookup_dense(ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor) -> Tensor:
+def lookup_dense(
+    ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor, hot: Tensor | None = None
+) -> Tensor:
     """The same values with fixed shapes (no ``nonzero``), for ``torch.compile`` and ``torch.export``."""
     flat = ids.reshape(-1)
     num_base = base.shape[0]

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from vocabgraft.errors import RowIndexError, VocabgraftError
 from vocabgraft.init import Initializer
 from vocabgraft.rows import (
+    BASE,
     BASE_SOURCE,
     NEW,
     PATCH,
@@ -130,6 +131,7 @@ class PartialEmbedding(nn.Module):
     trainable_index: Tensor
     patch_index: Tensor
     slots: Tensor
+    hot: Tensor
     rows: nn.Parameter
 
     #: ``unfreeze`` warns when the whole table becomes trainable and its rows take at
@@ -179,6 +181,7 @@ class PartialEmbedding(nn.Module):
         self.register_buffer("trainable_index", empty)
         self.register_buffer("patch_index", empty.clone())
         self.register_buffer("slots", empty.int(), persistent=False)
+        self.register_buffer("hot", empty.bool(), persistent=False)
         self._adopt(row_map)
         # new_from_old maps of changes the optimizer has not been told about yet.
         self._pending: list[tuple[int, np.ndarray]] = []
@@ -327,7 +330,7 @@ class PartialEmbedding(nn.Module):
     def _lookup(self, ids: Tensor) -> Tensor:
         """``(*ids.shape, D)`` rows for checked ids."""
         fn = lookup_dense if _tracing() else lookup
-        return fn(ids, self.base, self.rows, self.patch, self.slots)
+        return fn(ids, self.base, self.rows, self.patch, self.slots, self.hot)
 
     # -- changing what trains ---------------------------------------------------------
 
@@ -487,6 +490,7 @@ class PartialEmbedding(nn.Module):
         self.trainable_index = torch.from_numpy(row_map.trainable_ids.copy()).to(device)
         self.patch_index = torch.from_numpy(row_map.patch_ids.copy()).to(device)
         self.slots = torch.from_numpy(row_map.slots.copy()).to(device)
+        self.hot = torch.from_numpy(row_map.slots != BASE).to(device)
 
     def _merged_numpy(self) -> np.ndarray:
         m = self._map
