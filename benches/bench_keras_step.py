@@ -41,9 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import sys
-import time
 from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -52,14 +49,11 @@ import keras
 import numpy as np
 import torch
 
+from _timing import Timed, log, run
 from vocabgraft.keras import PartialEmbedding
 from vocabgraft.keras._lookup import check, lookup_ops
 
 V, D, K, BATCH, LENGTH, CLASSES = 400_000, 100, 1_000, 64, 128, 10
-
-
-def log(*args: object) -> None:
-    print(*args, file=sys.stderr, flush=True)
 
 
 class OpsKernel(PartialEmbedding):
@@ -81,28 +75,21 @@ def head(inputs: Any, embedded: Any) -> keras.Model:
     return model
 
 
-class Case:
+class Case(Timed):
     def __init__(self, name: str, model: keras.Model, batches: list[np.ndarray], check: Any):
-        self.name = name
+        super().__init__(name, len(batches))
         self.model = model
         self.batches = batches
         self.check = check
         self.labels = np.random.default_rng(9).integers(0, CLASSES, (len(batches), BATCH))
-        self.times: list[float] = []
-        self.calls = 0
 
-    def step(self, record: bool) -> None:
-        i = self.calls % len(self.batches)
-        self.calls += 1
-        start = time.perf_counter()
+    def work(self, i: int) -> None:
         self.model.train_on_batch(self.batches[i], self.labels[i])
-        if record:
-            self.times.append(time.perf_counter() - start)
 
     def result(self) -> dict[str, Any]:
         checks = self.check()
         return {
-            "ms_per_step": round(statistics.median(self.times) * 1e3, 3),
+            "ms_per_step": self.median_ms(),
             "steps_timed": len(self.times),
             "trainable_params": int(sum(np.prod(w.shape) for w in self.model.trainable_weights)),
             **checks,
@@ -165,22 +152,6 @@ def build_cases(base: np.ndarray, trainable: np.ndarray, batches: list[np.ndarra
 
     cases.append(Case("recipe", recipe, [new_id[b] for b in batches], recipe_check))
     return cases
-
-
-def run(cases: list[Case], steps: int, warmup: int, block: int) -> None:
-    for case in cases:
-        for _ in range(warmup):
-            case.step(record=False)
-    done = 0
-    while done < steps:
-        n = min(block, steps - done)
-        for case in cases:
-            for _ in range(n):
-                case.step(record=True)
-        done += n
-        log(
-            f"  {done}/{steps}: " + ", ".join(f"{c.name} {c.times[-1] * 1e3:.2f} ms" for c in cases)
-        )
 
 
 def main() -> None:

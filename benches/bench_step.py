@@ -35,9 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,13 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from _timing import Timed, log, run
 from vocabgraft.torch import PartialEmbedding
 
 V, D, K, BATCH, LENGTH, CLASSES = 400_000, 100, 1_000, 64, 128, 10
-
-
-def log(*args: object) -> None:
-    print(*args, file=sys.stderr, flush=True)
 
 
 class Model(nn.Module):
@@ -126,7 +120,7 @@ def state_bytes(opt: torch.optim.Optimizer, params: list[Tensor] | None = None) 
     )
 
 
-class Case:
+class Case(Timed):
     """One variant: a model, its optimizer, its batches and a check of the frozen rows."""
 
     def __init__(
@@ -138,7 +132,7 @@ class Case:
         table_params: list[Tensor],
         fused: bool = False,
     ) -> None:
-        self.name = name
+        super().__init__(name, len(batches))
         self.model = model
         self.batches = batches
         self.frozen_ok = frozen_ok
@@ -150,23 +144,16 @@ class Case:
             fused=fused or None,
         )
         self.labels = torch.randint(0, CLASSES, (len(batches), BATCH), generator=gen(9))
-        self.times: list[float] = []
-        self.calls = 0
 
-    def step(self, record: bool) -> None:
-        i = self.calls % len(self.batches)
-        self.calls += 1
-        start = time.perf_counter()
+    def work(self, i: int) -> None:
         loss = F.cross_entropy(self.model(self.batches[i]), self.labels[i])
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        if record:
-            self.times.append(time.perf_counter() - start)
 
     def result(self) -> dict[str, Any]:
         return {
-            "ms_per_step": round(statistics.median(self.times) * 1e3, 3),
+            "ms_per_step": self.median_ms(),
             "steps_timed": len(self.times),
             "opt_state_bytes": state_bytes(self.opt),
             "table_opt_state_bytes": state_bytes(self.opt, self.table_params),
@@ -282,22 +269,6 @@ def peft_case(base: Tensor, trainable: np.ndarray, batches: list[Tensor]) -> Cas
     )
 
 
-def run(cases: list[Case], steps: int, warmup: int, block: int) -> None:
-    for case in cases:
-        for _ in range(warmup):
-            case.step(record=False)
-    done = 0
-    while done < steps:
-        n = min(block, steps - done)
-        for case in cases:
-            for _ in range(n):
-                case.step(record=True)
-        done += n
-        log(
-            f"  {done}/{steps}: " + ", ".join(f"{c.name} {c.times[-1] * 1e3:.2f} ms" for c in cases)
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="timed steps per fast variant")
@@ -367,7 +338,7 @@ def main() -> None:
         log("AdamW(fused=True), uniform ids: fast variants")
         fcases = build_cases(base, trainable, uniform, with_slow=False, fused=True)
         run(fcases, args.steps, args.warmup, block=10)
-        fms = {c.name: round(statistics.median(c.times) * 1e3, 3) for c in fcases}
+        fms = {c.name: c.median_ms() for c in fcases}
         out["adamw_fused"] = {
             "ms_per_step": fms,
             "partial_over_frozen": round(fms["partial"] / fms["frozen"], 2),
@@ -378,7 +349,7 @@ def main() -> None:
         zipf = make_batches("zipf", 20)
         zcases = build_cases(base, trainable, zipf, with_slow=False)
         run(zcases, args.steps, args.warmup, block=10)
-        zms = {c.name: round(statistics.median(c.times) * 1e3, 3) for c in zcases}
+        zms = {c.name: c.median_ms() for c in zcases}
         zhits = float(np.isin(torch.stack(zipf).numpy(), trainable).sum(axis=(1, 2)).mean())
         out["zipf"] = {
             "s": 1.1,
