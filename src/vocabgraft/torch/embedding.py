@@ -113,6 +113,12 @@ class PartialEmbedding(nn.Module):
     wrapping in DDP. FSDP2 (``fully_shard``) trains a fixed layout; changing
     the layout of sharded rows raises.
 
+    On a GPU, the eager kernel finds the trainable positions with
+    ``torch.nonzero``, and the range check reads the ids' min and max; each
+    makes the host wait for the device once per call (``check_ids=False``
+    drops the second). Under ``torch.compile`` the fixed-shape kernel waits
+    for neither.
+
     Build one with :meth:`from_table`, :meth:`from_pretrained` or
     :meth:`from_embedding`:
 
