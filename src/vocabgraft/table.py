@@ -22,7 +22,10 @@ from .vocab import Vocab
 __all__ = ["EmbeddingTable", "SubwordModel", "register_subword_model"]
 
 _FORMAT = "vocabgraft.table"
-_VERSION = 1
+_VERSION = 2
+# Version 2 may store a subword array equal to the table's vectors once (see _write);
+# version 1 caches read the same way.
+_READS = (1, 2)
 _META_FILE = "table.json"
 _VECTORS_FILE = "vectors.safetensors"
 _VOCAB_FILE = "vocab.safetensors"
@@ -263,7 +266,9 @@ class EmbeddingTable:
 
         The folder holds ``vectors.safetensors``, ``vocab.safetensors``,
         ``table.json`` (dims, dtype, rows, source, checksum) and, when the table
-        has one, ``subwords.safetensors``. It is written beside the target and
+        has one, ``subwords.safetensors`` (without any array that equals the
+        vectors, such as a fastText model's word vectors, which are stored
+        once and shared again on load). It is written beside the target and
         renamed into place, so an interrupted save never leaves a folder that
         loads.
         """
@@ -291,8 +296,13 @@ class EmbeddingTable:
         }
         if self.subwords is not None:
             arrays, meta = self.subwords.to_state()
-            save_arrays(folder / _SUBWORD_FILE, arrays, meta)
+            # fastText's word vectors are the table itself: store them once.
+            shared = sorted(k for k, a in arrays.items() if _same_array(a, self.vectors))
+            save_arrays(
+                folder / _SUBWORD_FILE, {k: a for k, a in arrays.items() if k not in shared}, meta
+            )
             info["subwords"] = type(self.subwords).kind
+            info["subword_arrays_from_vectors"] = shared
         # table.json is written last: a folder without it is not a table.
         with atomic_path(folder / _META_FILE) as tmp:
             tmp.write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
@@ -324,11 +334,11 @@ class EmbeddingTable:
             info = json.loads(meta_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FormatError(f"table.json is not valid JSON ({exc})", path=meta_path) from None
-        if info.get("format") != _FORMAT or info.get("version") != _VERSION:
+        if info.get("format") != _FORMAT or info.get("version") not in _READS:
             raise FormatError(
                 f"unsupported cache format {info.get('format')!r} version {info.get('version')!r}",
                 path=meta_path,
-                hint=f"This vocabgraft reads {_FORMAT} version {_VERSION}; convert the vectors again",
+                hint=f"This vocabgraft reads {_FORMAT} versions {_READS}; convert the vectors again",
             )
         arrays, _ = open_arrays(folder / _VECTORS_FILE, mmap=mmap)
         vectors = arrays["vectors"]
@@ -357,6 +367,8 @@ class EmbeddingTable:
                     path=folder / _SUBWORD_FILE,
                 )
             sw_arrays, sw_meta = open_arrays(folder / _SUBWORD_FILE, mmap=mmap)
+            for name in info.get("subword_arrays_from_vectors", []):
+                sw_arrays[name] = vectors
             subwords = _SUBWORD_KINDS[kind].from_state(sw_arrays, sw_meta)
         return cls(
             vectors, vocab, source=info.get("source"), meta=info.get("meta"), subwords=subwords
@@ -377,6 +389,15 @@ class EmbeddingTable:
             meta=self.meta,
             subwords=self.subwords,
         )
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` holds exactly ``b`` (shape, dtype and every value)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a is b or (a.ctypes.data == b.ctypes.data and a.strides == b.strides):
+        return True
+    return bool(np.array_equal(a, b))
 
 
 _SUBWORD_MODULES = ("vocabgraft.subword", "vocabgraft.subword_model")

@@ -154,6 +154,48 @@ def test_cache_round_trip_keeps_the_subword_model(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.vectors, table.vectors)
 
 
+def _subword_arrays(folder: Path) -> dict[str, np.ndarray]:
+    from vocabgraft._safetensors import open_arrays
+
+    return open_arrays(folder / "subwords.safetensors")[0]
+
+
+def test_fasttext_word_vectors_are_stored_once_and_come_back(tmp_path: Path) -> None:
+    table = load(_model(tmp_path))
+    table.save(tmp_path / "cache")
+    assert "word_vectors" not in _subword_arrays(tmp_path / "cache")
+    again = load(tmp_path / "cache")
+    assert again.subwords.word_vectors is again.vectors  # one memory map, not two
+    words = [*table.vocab.tokens[:3], "unseen-word"]
+    np.testing.assert_array_equal(again.subwords.compose(words), table.subwords.compose(words))
+    # A subset's vectors differ from the model's words: both are kept.
+    part = table.subset(table.vocab.tokens[:2])
+    part.save(tmp_path / "part")
+    assert "word_vectors" in _subword_arrays(tmp_path / "part")
+    np.testing.assert_array_equal(
+        load(tmp_path / "part").subwords.compose(words), table.subwords.compose(words)
+    )
+
+
+def test_version_1_cache_with_word_vectors_inside_still_loads(tmp_path: Path) -> None:
+    import json
+
+    from vocabgraft._safetensors import save_arrays
+
+    table = load(_model(tmp_path))
+    table.save(tmp_path / "cache")
+    folder = tmp_path / "cache"
+    arrays, meta = table.subwords.to_state()
+    save_arrays(folder / "subwords.safetensors", arrays, meta)  # as version 1 wrote it
+    info = json.loads((folder / "table.json").read_text())
+    info["version"] = 1
+    del info["subword_arrays_from_vectors"]
+    (folder / "table.json").write_text(json.dumps(info))
+    again = load(folder)
+    words = [*table.vocab.tokens[:3], "unseen-word"]
+    np.testing.assert_array_equal(again.subwords.compose(words), table.subwords.compose(words))
+
+
 @pytest.mark.gensim
 def test_limit_keeps_the_first_words_and_all_buckets() -> None:
     path = gensim_file("lee_fasttext_new.bin")
