@@ -66,6 +66,48 @@ def test_mean_with_noise_differs_per_row(rows: np.ndarray) -> None:
     assert not np.allclose(out[0], out[1])
 
 
+def test_weighted_mean_matches_numpy_average_and_repeated_rows(rows: np.ndarray) -> None:
+    counts = np.array([5, 0, 1, 2, 0, 0, 3, 1])
+    out = Mean(weights=counts)(_ctx(rows, ["a"]))
+    np.testing.assert_allclose(out[0], np.average(rows, axis=0, weights=counts), rtol=1e-6)
+    # Integer weights are the plain mean of the rows repeated that many times.
+    repeated = np.repeat(rows, counts, axis=0)
+    np.testing.assert_allclose(out[0], Mean()(_ctx(repeated, ["a"]))[0], rtol=1e-5)
+
+
+def test_weighted_mean_noise_uses_the_weighted_spread(rows: np.ndarray) -> None:
+    counts = np.array([1, 1, 0, 0, 0, 0, 0, 0])  # only the first two rows count
+    ctx = InitContext(n=20_000, dim=4, rng=np.random.default_rng(0), weights_fn=lambda: rows)
+    out = Mean(noise=1.0, weights=counts)(ctx)
+    np.testing.assert_allclose(out.mean(axis=0), rows[:2].mean(axis=0), atol=0.05)
+    np.testing.assert_allclose(out.std(axis=0), rows[:2].std(axis=0), rtol=0.05)
+
+
+def test_weighted_mean_is_chunked_like_a_memory_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vocabgraft.init as init_module
+
+    monkeypatch.setattr(init_module, "_CHUNK_ROWS", 3)
+    w = np.arange(20, dtype=np.float32).reshape(10, 2)
+    weights = np.arange(10, dtype=np.float64)
+    out = Mean(weights=weights)(InitContext(n=1, dim=2, weights_fn=lambda: w))
+    np.testing.assert_allclose(out[0], np.average(w, axis=0, weights=weights), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("weights", "match"),
+    [
+        ([1.0, 2.0], r"Mean: weights has shape \(2,\), but there are 8 existing rows"),
+        ([1, 1, 1, -1, 1, 1, 1, 1], r"weights must be finite and >= 0. Received -1.0 at row 3"),
+        ([1, np.nan, 1, 1, 1, 1, 1, 1], r"Received nan at row 1"),
+        ([0] * 8, r"every weight is 0"),
+    ],
+    ids=["length", "negative", "nan", "all-zero"],
+)
+def test_weighted_mean_refuses_bad_weights(rows: np.ndarray, weights: Any, match: str) -> None:
+    with pytest.raises(VocabgraftError, match=match):
+        Mean(weights=weights)(_ctx(rows, ["a"]))
+
+
 def test_matched_normal_matches_mean_and_covariance() -> None:
     rng = np.random.default_rng(0)
     base = rng.normal(size=(5000, 3)) @ np.array([[2.0, 0, 0], [1.0, 1, 0], [0, 0, 0.5]]) + 3

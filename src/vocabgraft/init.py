@@ -218,21 +218,72 @@ class Mean(InitializerBase):
         noise: standard deviation of Gaussian noise added per row, relative to
             the rows' per-dimension standard deviation, so new rows are not all
             identical. 0 gives exactly the mean.
+        weights: one non-negative weight per existing row (word counts, item
+            popularity), for a weighted mean. A plain mean counts a word seen
+            once as much as one seen a million times, and rarely seen rows
+            are often far from where a new, real item will land. None: all
+            rows weigh the same.
+
+    >>> ctx = InitContext(n=1, dim=2, weights_fn=lambda: np.array([[0.0, 0.0], [4.0, 8.0]]))
+    >>> Mean()(ctx).tolist(), Mean(weights=[3, 1])(ctx).tolist()
+    ([[2.0, 4.0]], [[1.0, 2.0]])
     """
 
     noise: float = 0.0
+    weights: Sequence[float] | np.ndarray | None = field(default=None, compare=False)
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
         w = ctx.rows_for("Mean")
-        if not self.noise:
+        if self.weights is not None:
+            weights = _row_weights("Mean", self.weights, len(w))
+            mean, var = _weighted_moments(w, weights, variance=bool(self.noise))
+        elif not self.noise:
             total = sum(
                 (np.asarray(w[lo : lo + _CHUNK_ROWS], dtype=np.float64).sum(axis=0))
                 for lo in range(0, len(w), _CHUNK_ROWS)
             )
             return np.broadcast_to(total / len(w), (ctx.n, ctx.dim)).astype(np.float32)
-        mean, var = _moments(w, diagonal=True)
+        else:
+            mean, var = _moments(w, diagonal=True)
+        if not self.noise:
+            return np.broadcast_to(mean, (ctx.n, ctx.dim)).astype(np.float32)
         rows = mean + ctx.rng.normal(0.0, 1.0, (ctx.n, ctx.dim)) * (self.noise * np.sqrt(var))
         return np.asarray(rows, dtype=np.float32)
+
+
+def _row_weights(name: str, weights: Sequence[float] | np.ndarray, num_rows: int) -> np.ndarray:
+    """``weights`` as float64, checked: one per existing row, finite, >= 0, not all 0."""
+    a = np.asarray(weights, dtype=np.float64)
+    if a.shape != (num_rows,):
+        raise VocabgraftError(
+            f"{name}: weights has shape {a.shape}, but there are {num_rows} existing rows "
+            "(give one weight per row)"
+        )
+    bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
+    if len(bad):
+        i = int(bad[0])
+        raise VocabgraftError(
+            f"{name}: weights must be finite and >= 0. Received {a[i]} at row {i}"
+        )
+    if not a.any():
+        raise VocabgraftError(f"{name}: every weight is 0, so there is no mean to take")
+    return a
+
+
+def _weighted_moments(
+    w: np.ndarray, weights: np.ndarray, *, variance: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and per-dimension variance (zeros unless ``variance``), float64, in chunks."""
+    total = weights.sum()
+    mean = np.zeros(w.shape[1])
+    for lo in range(0, len(w), _CHUNK_ROWS):
+        mean += weights[lo : lo + _CHUNK_ROWS] @ np.asarray(w[lo : lo + _CHUNK_ROWS], np.float64)
+    mean /= total
+    var = np.zeros(w.shape[1])
+    for lo in range(0, len(w), _CHUNK_ROWS) if variance else ():
+        c = np.asarray(w[lo : lo + _CHUNK_ROWS], np.float64) - mean
+        var += weights[lo : lo + _CHUNK_ROWS] @ (c * c)
+    return mean, var / total
 
 
 @dataclass(frozen=True)
