@@ -9,8 +9,9 @@ MovieLens 100k (:func:`vocabgraft.movielens.movielens_100k`). For each seed:
    tables, Adam and an L2 penalty. 5% of the old items' ratings are kept
    aside to report the model's warm RMSE.
 3. Graft ``PartialEmbedding`` onto the trained item table and the item-bias
-   table, adding one row per new movie, started three ways: ``Zeros``, the
-   ``Mean`` of the old rows, and ``Neighbors``: the mean of the rows of the old
+   table, adding one row per new movie, started four ways: ``Zeros``, the
+   ``Mean`` of the old rows, their mean weighted by each movie's number of
+   training ratings, and ``Neighbors``: the mean of the rows of the old
    movies with the same set of genres (the old movies sharing any genre when no
    old movie has the same set).
 4. k-shot cold start: reveal k = 1, 3, 5 ratings of each new movie and train
@@ -300,6 +301,11 @@ def initializers(data: MovieLens100k, part: Split) -> tuple[dict[str, Initialize
     inits: dict[str, Initializer] = {
         "Zeros": Zeros(),
         "Mean": Mean(),
+        # Each old movie weighs as many training ratings as it has: rarely rated
+        # movies' rows stay near their start, far from where a new movie lands.
+        "Mean by ratings": Mean(
+            weights=np.bincount(part.train.item.numpy(), minlength=len(part.old))
+        ),
         "Neighbors": Neighbors(mates, fallback=Mean()),
     }
     return inits, fell_back

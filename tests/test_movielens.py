@@ -267,11 +267,13 @@ def test_the_example_runs_and_keeps_old_rows(
     result = example.run(ml, tiny, progress=lambda *a: None)
     (seed,) = result["per_seed"]
     assert seed["new_items"] == 94  # 10% of the 939 movies with 20 or more ratings
-    assert set(result["summary"]) == {"Zeros", "Mean", "Neighbors"}
+    assert set(result["summary"]) == {"Zeros", "Mean", "Mean by ratings", "Neighbors"}
     for by_k in result["summary"].values():
         assert set(by_k) == {"0", "1", "3"}
         assert all(np.isfinite(v).all() for v in by_k.values())
-    assert seed["new_rows_moved"] == {"Zeros": True, "Mean": True, "Neighbors": True}
+    assert seed["new_rows_moved"] == dict.fromkeys(
+        ["Zeros", "Mean", "Mean by ratings", "Neighbors"], True
+    )
     json.dumps(result)
 
 
@@ -342,5 +344,6 @@ def test_the_example_script_prints_a_table_and_a_json_line(
     assert result["config"]["seeds"] == 1 and set(result["summary"]) == {
         "Zeros",
         "Mean",
+        "Mean by ratings",
         "Neighbors",
     }
