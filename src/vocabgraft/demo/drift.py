@@ -1,16 +1,18 @@
 """Step 5: how far fine-tuned rows moved, and what that did to neighbours and word pairs.
 
-The functions at the top are plain numpy over ``(V, D)`` arrays, so they can be
-checked on tiny tables; :func:`run_drift` applies them to the step 2 runs.
+:func:`vocabgraft.drift.drift` measures the rows and neighbours; this step picks
+the row groups, the word pairs and the watched words, and applies it to the
+step 2 runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from vocabgraft.drift import DriftReport, cosine, drift
 from vocabgraft.table import EmbeddingTable
 
 from ._console import say
@@ -19,83 +21,12 @@ from .compare import Run
 from .step_tables import ROW_HEADERS, neighbour_rows, pair_headers, pair_rows, row_rows
 from .transfer import Transfer
 
-__all__ = [
-    "FREQUENT",
-    "cosine",
-    "find_pairs",
-    "nearest",
-    "row_drift",
-    "run_drift",
-]
+__all__ = ["FREQUENT", "find_pairs", "run_drift"]
 
 FREQUENT = 20  # training occurrences that make a pretrained row "frequent"
 WATCH = ("great", "good", "bad", "coffee", "dog", "price", "taste", "disappointed")
 PAIR = ("tv", "television")
 _DRIFTING = ("partial", "full", "schedule")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(n == 0, 1, n)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity (0 where a row is zero).
-
-    >>> cosine(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])).round(4).tolist()
-    [0.7071]
-    """
-    return np.sum(_unit(a) * _unit(b), axis=-1)
-
-
-def row_drift(
-    before: np.ndarray, after: np.ndarray, groups: Mapping[str, np.ndarray]
-) -> dict[str, dict[str, float | int]]:
-    """Per group of row ids: how many rows, mean/max L2 distance, mean/max cosine distance.
-
-    >>> b = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> a = np.array([[1.0, 0.0], [0.0, -1.0]])
-    >>> row_drift(b, a, {"x": np.array([0, 1])})["x"]["max_cosine_distance"]
-    2.0
-    """
-    out: dict[str, dict[str, float | int]] = {}
-    for name, ids in groups.items():
-        if len(ids) == 0:
-            out[name] = {"rows": 0}
-            continue
-        b, a = np.asarray(before[ids], np.float64), np.asarray(after[ids], np.float64)
-        l2 = np.linalg.norm(a - b, axis=1)
-        cd = np.clip(1.0 - cosine(b, a), 0.0, 2.0)
-        cd[l2 == 0] = 0.0  # an unmoved row is at distance 0, not 1e-16
-        out[name] = {
-            "rows": len(ids),
-            "moved": int((l2 > 0).sum()),
-            "mean_l2": float(l2.mean()),
-            "max_l2": float(l2.max()),
-            "mean_cosine_distance": float(cd.mean()),
-            "max_cosine_distance": float(cd.max()),
-        }
-    return out
-
-
-def nearest(
-    weights: np.ndarray,
-    tokens: Sequence[str],
-    words: Sequence[str],
-    k: int,
-    skip: Sequence[int] = (),
-) -> dict[str, list[str]]:
-    """The ``k`` nearest tokens by cosine of each of ``words`` (itself and ``skip`` left out)."""
-    index = {t: i for i, t in enumerate(tokens)}
-    unit = _unit(weights)
-    out = {}
-    for w in words:
-        scores = unit @ unit[index[w]]
-        scores[[index[w], *skip]] = -np.inf
-        top = np.argsort(-scores, kind="stable")[:k]
-        out[w] = [tokens[i] for i in top.tolist()]
-    return out
 
 
 def find_pairs(
@@ -164,11 +95,23 @@ def _pair_scores(
 
 
 def _mean_over(dicts: list[Any]) -> Any:
-    """Element-wise mean of nested dicts of numbers (``[{"a": 1}, {"a": 3}]`` -> ``{"a": 2.0}``)."""
+    """Element-wise mean of nested dicts of numbers.
+
+    >>> _mean_over([{"a": 1, "b": {"c": 0}}, {"a": 3, "b": {"c": 1}}])
+    {'a': 2.0, 'b': {'c': 0.5}}
+    """
     first = dicts[0]
     if isinstance(first, dict):
         return {k: _mean_over([d[k] for d in dicts]) for k in first}
     return float(np.mean(dicts))
+
+
+def _group_rows(report: DriftReport) -> dict[str, dict[str, float | int]]:
+    """Each group's summary without the statistics an empty group lacks."""
+    return {
+        name: {k: v for k, v in s.to_dict().items() if v is not None}
+        for name, s in report.groups.items()
+    }
 
 
 def _variant_drift(
@@ -178,32 +121,35 @@ def _variant_drift(
     pairs: dict[str, list[tuple[str, str]]],
 ) -> dict[str, Any]:
     groups = _row_groups(transfer)
-    before = transfer.weights
+    before, vocab = transfer.weights, transfer.vocab
     per_seed: list[dict[str, Any]] = [
         {
             "seed": r.seed,
-            "rows": row_drift(before, r.weights, groups),
+            "rows": _group_rows(drift(before, r.weights, groups=groups)),
             "pairs": _pair_scores(r.weights, transfer, glove, pairs),
         }
         for r in runs
     ]
-    tokens = transfer.vocab.tokens
-    skip = [transfer.vocab.pad_id or 0, transfer.vocab.unk_id or 1]
-    watch = [w for w in WATCH if w in transfer.vocab]
-    near_before = nearest(before, tokens, watch, 10, skip)
-    near_after = nearest(runs[0].weights, tokens, watch, 10, skip)
+    near = drift(
+        before,
+        runs[0].weights,
+        vocab=vocab,
+        watch=[w for w in WATCH if w in vocab],
+        k=10,
+        exclude=[vocab.pad_id or 0, vocab.unk_id or 1],
+    )
     return {
         "rows": _mean_over([s["rows"] for s in per_seed]),
         "pairs": _mean_over([s["pairs"] for s in per_seed]),
         "per_seed": per_seed,
         "neighbours_seed": runs[0].seed,
         "neighbours": {
-            w: {
-                "before": near_before[w],
-                "after": near_after[w],
-                "overlap_at_10": len(set(near_before[w]) & set(near_after[w])) / 10,
+            str(n.word): {
+                "before": list(n.before),
+                "after": list(n.after),
+                "overlap_at_10": n.overlap,
             }
-            for w in watch
+            for n in near.neighbours
         },
     }
 
