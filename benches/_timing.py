@@ -7,10 +7,13 @@ median of its own step times.
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def log(*args: object) -> None:
@@ -59,3 +62,33 @@ def run(cases: Sequence[Timed], steps: int, warmup: int, block: int) -> None:
         log(
             f"  {done}/{steps}: " + ", ".join(f"{c.name} {c.times[-1] * 1e3:.2f} ms" for c in cases)
         )
+
+
+def in_fresh_processes(script: str, argv: Sequence[str], n: int) -> list[dict[str, Any]]:
+    """Run ``script --child *argv`` ``n`` times, one after another; each prints one JSON line.
+
+    Step times depend on a process's allocator and cache state as much as on
+    the code, so each fresh process is one sample.
+    """
+    out = []
+    for i in range(n):
+        log(f"process {i + 1}/{n}")
+        cmd = [sys.executable, script, "--child", *argv]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(f"a measuring process failed:\n{done.stderr}")
+        out.append(json.loads(done.stdout))
+    return out
+
+
+def across_processes(
+    per_process: Sequence[Mapping[str, float]], ratios: Mapping[str, tuple[str, str]]
+) -> dict[str, Any]:
+    """Median milliseconds per variant, and each ratio per process with its median."""
+    names = list(per_process[0])
+    each = [{k: ms[a] / ms[b] for k, (a, b) in ratios.items()} for ms in per_process]
+    return {
+        "ms_per_step": {n: round(statistics.median(p[n] for p in per_process), 3) for n in names},
+        "ratios": {k: round(statistics.median(r[k] for r in each), 2) for k in ratios},
+        "ratios_per_process": {k: [round(r[k], 2) for r in each] for k in ratios},
+    }

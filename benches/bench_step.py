@@ -43,9 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from _timing import Timed, log, run
+from _timing import Timed, across_processes, in_fresh_processes, log, run
 from vocabgraft.torch import PartialEmbedding
 
 V, D, K, BATCH, LENGTH, CLASSES = 400_000, 100, 1_000, 64, 128, 10
@@ -319,31 +316,6 @@ def measure_fast(steps: int, warmup: int, extra: bool) -> dict[str, Any]:
     return out
 
 
-def in_child(args: argparse.Namespace) -> dict[str, Any]:
-    """``measure_fast`` in a fresh process: each has its own allocator and cache state."""
-    cmd = [sys.executable, __file__, "--child", "--steps", str(args.steps)]
-    cmd += ["--warmup", str(args.warmup)] + (["--quick"] if args.quick else [])
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"a measuring process failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def ratios_of(ms: dict[str, float]) -> dict[str, float]:
-    return {k: round(ms[a] / ms[b], 3) for k, (a, b) in RATIOS.items()}
-
-
-def summary(per_process: list[dict[str, float]]) -> dict[str, Any]:
-    """Median milliseconds per variant, and each ratio per process with its median."""
-    ratios = [ratios_of(ms) for ms in per_process]
-    return {
-        "ms_per_step": {n: round(statistics.median(p[n] for p in per_process), 3) for n in FAST},
-        "ratios": {k: round(statistics.median(r[k] for r in ratios), 2) for k in RATIOS},
-        "ratios_per_process": {k: [round(r[k], 2) for r in ratios] for k in RATIOS},
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -366,12 +338,10 @@ def main() -> None:
         return
 
     load = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews timings
-    runs = []
-    for i in range(args.processes):
-        log(f"process {i + 1}/{args.processes}: fast variants")
-        runs.append(in_child(args))
+    argv = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    runs = in_fresh_processes(__file__, argv + (["--quick"] if args.quick else []), args.processes)
     uniform_ms = [{n: r["results"][n]["ms_per_step"] for n in FAST} for r in runs]
-    main_summary = summary(uniform_ms)
+    main_summary = across_processes(uniform_ms, RATIOS)
 
     log("slow variants")
     base, trainable, uniform = setup()
@@ -433,11 +403,11 @@ def main() -> None:
         },
     }
     if not args.quick:
-        out["adamw_fused"] = summary([r["adamw_fused"] for r in runs])
+        out["adamw_fused"] = across_processes([r["adamw_fused"] for r in runs], RATIOS)
         out["zipf"] = {
             "s": 1.1,
             "trainable_positions_per_batch": runs[0]["zipf_hits"],
-            **summary([r["zipf"] for r in runs]),
+            **across_processes([r["zipf"] for r in runs], RATIOS),
         }
     print(json.dumps(out))
 
