@@ -17,7 +17,7 @@ from ..errors import VocabgraftError
 __all__ = ["build_parser", "main"]
 
 # One module per command; each has add_parser(subparsers) and sets func=run.
-_COMMANDS = ("align", "convert", "demo", "impute", "info", "neighbors")
+_COMMANDS = ("add_tokens", "align", "convert", "demo", "impute", "info", "neighbors")
 
 
 def build_parser() -> argparse.ArgumentParser:

