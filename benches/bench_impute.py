@@ -54,10 +54,10 @@ from typing import Any
 import numpy as np
 
 from vocabgraft import EmbeddingTable, Vocab
-from vocabgraft.align import align
-from vocabgraft.data import glove_6b_50d
+from vocabgraft.align.core import align
+from vocabgraft.datasets.packaged import glove_6b_50d
 from vocabgraft.init import InitContext, Initializer, MatchedNormal, Mean, Subtokens, Subword
-from vocabgraft.subword_model import fit_subwords
+from vocabgraft.subwords.fitted import fit_subwords
 
 SEED = 0
 TOP, HOLD_SHARE, IMPUTE_N, ALIGN_N = 100_000, 0.05, 10_000, 50_000

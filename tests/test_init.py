@@ -84,7 +84,7 @@ def test_weighted_mean_noise_uses_the_weighted_spread(rows: np.ndarray) -> None:
 
 
 def test_weighted_mean_is_chunked_like_a_memory_map(monkeypatch: pytest.MonkeyPatch) -> None:
-    import vocabgraft.init as init_module
+    import vocabgraft.init.statistics as init_module
 
     monkeypatch.setattr(init_module, "_CHUNK_ROWS", 3)
     w = np.arange(20, dtype=np.float32).reshape(10, 2)

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vocabgraft import movielens
+from vocabgraft.datasets import movielens
+from vocabgraft.datasets.movielens import MovieLens100k, movielens_100k, movielens_100k_source
 from vocabgraft.errors import FormatError, VocabgraftError
-from vocabgraft.movielens import MovieLens100k, movielens_100k, movielens_100k_source
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_WHEELS = REPO / ".whl"

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabgraft.errors import RowIndexError, VocabgraftError
-from vocabgraft.rows import (
+from vocabgraft.rows.layout import (
     BASE,
     BASE_SOURCE,
     NEW,

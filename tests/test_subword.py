@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabgraft import EmbeddingTable, TokenNotFoundError
-from vocabgraft.subword import FastTextSubwords, char_ngrams, ft_hash, ngram_buckets, ngram_sums
+from vocabgraft.subwords.fasttext import (
+    FastTextSubwords,
+    char_ngrams,
+    ft_hash,
+    ngram_buckets,
+    ngram_sums,
+)
 
 WORDS = ["where", "é", "日本語", "a", "", "abcabc", "été", "x" * 30, "🙂", "naïve-ish"]
 LENGTHS = [(3, 6), (1, 1), (1, 3), (2, 4), (5, 5), (0, 2)]

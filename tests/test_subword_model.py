@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabgraft import EmbeddingTable, FormatError, MissingExtraError, Vocab, VocabgraftError
-from vocabgraft.subword_model import FittedSubwords, fit_subwords, ngram_hashes
+from vocabgraft.subwords.fitted import FittedSubwords, fit_subwords, ngram_hashes
 
 WORDS = ["walk", "walks", "walked", "walking", "talk", "talks", "talked", "run", "runs", "sun"]
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabgraft import RowIndexError, TokenNotFoundError, Vocab, VocabError
-from vocabgraft.vocab import stable_hash
+from vocabgraft.vocab.core import stable_hash
 
 
 def test_specials_come_first_and_keep_their_ids() -> None:

@@ -6,10 +6,11 @@ it, and grow a trained table with new items without retraining.
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
-from .align import AlignmentReport, align
-from .errors import (
+from vocabgraft.align import AlignmentReport, align
+from vocabgraft.errors import (
     FormatError,
     MissingExtraError,
     RowIndexError,
@@ -17,15 +18,15 @@ from .errors import (
     VocabError,
     VocabgraftError,
 )
-from .init import Copy, MatchedNormal, Mean, Neighbors, Subtokens, Subword, Zeros
-from .subword_model import FittedSubwords, fit_subwords
-from .table import EmbeddingTable
-from .vocab import Vocab
+from vocabgraft.init import Copy, MatchedNormal, Mean, Neighbors, Subtokens, Subword, Zeros
+from vocabgraft.subwords import FittedSubwords, fit_subwords
+from vocabgraft.table import EmbeddingTable
+from vocabgraft.vocab import Vocab
 
 if TYPE_CHECKING:
-    from .io import load
+    from vocabgraft.io import load
 
-__version__ = "0.1.0"
+__version__ = _metadata.version("vocabgraft")  # one source: pyproject.toml
 
 __all__ = [
     "AlignmentReport",
@@ -54,7 +55,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The readers pull in optional dependencies; import them on first use.
     if name == "load":
-        from .io import load
+        from vocabgraft.io import load
 
         return load
     raise AttributeError(f"module 'vocabgraft' has no attribute {name!r}")

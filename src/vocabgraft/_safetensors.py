@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from .errors import FormatError
+from vocabgraft.errors import FormatError
 
 _DTYPES = {
     "F64": np.float64,

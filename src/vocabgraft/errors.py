@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
+    "FileChangedError",
     "FormatError",
     "MissingExtraError",
+    "OutputExistsError",
     "RowIndexError",
+    "StateError",
     "TokenNotFoundError",
     "VocabError",
     "VocabgraftError",
@@ -55,6 +60,34 @@ class FormatError(VocabgraftError, ValueError):
         if hint:
             text += f". {hint}"
         super().__init__(text)
+
+
+class FileChangedError(FormatError):
+    """A file shrank or changed while it was being read (another process wrote to it)."""
+
+
+class ArgumentError(VocabgraftError, ValueError):
+    """An argument has a bad value: out of range, an unknown name, a bad combination.
+
+    The message names the argument as the caller wrote it, the value received
+    and what is accepted.
+    """
+
+
+class ArgumentTypeError(VocabgraftError, TypeError):
+    """An argument has the wrong type (a str where a list of tokens is expected, say)."""
+
+
+class StateError(VocabgraftError, RuntimeError):
+    """An object is not in a state that allows the call (not built, sharded, not merged)."""
+
+
+class OutputExistsError(VocabgraftError, FileExistsError):
+    """A destination exists and is not something vocabgraft may replace.
+
+    Raised instead of deleting a user's folder or file; the message names what
+    is there.
+    """
 
 
 class VocabError(VocabgraftError, ValueError):

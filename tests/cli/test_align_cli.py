@@ -98,7 +98,7 @@ def test_align_refuses_to_overwrite(
 def test_impute_with_a_fitted_subword_model_is_cached(
     vectors: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vocabgraft.data import cache_dir
+    from vocabgraft.datasets.packaged import cache_dir
 
     args = ["impute", "walking", "cat", "--vectors", str(vectors), "-k", "3", "--json"]
     assert main(args) == 0

@@ -10,7 +10,7 @@ from vg_io_writers import fasttext_bin, gensim_file
 
 from vocabgraft import EmbeddingTable, FormatError, TokenNotFoundError
 from vocabgraft.io import load
-from vocabgraft.subword import FastTextSubwords, char_ngrams, ft_hash
+from vocabgraft.subwords.fasttext import FastTextSubwords, char_ngrams, ft_hash
 
 OOV = ["landlord", "xyzzy", "世界", "a", "night-time", "", "qq", "trés", "ночь", "🙂🙂"]
 

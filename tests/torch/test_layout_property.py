@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vocabgraft.rows import BASE
+from vocabgraft.rows.layout import BASE
 from vocabgraft.torch import PartialEmbedding
 from vocabgraft.torch._lookup import lookup, lookup_dense
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import VocabgraftError
+from vocabgraft.errors import VocabgraftError
 
 __all__ = ["build_parser", "main"]
 
@@ -21,7 +21,7 @@ _COMMANDS = ("add_tokens", "align", "convert", "demo", "impute", "info", "neighb
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from vocabgraft import __version__
 
     parser = argparse.ArgumentParser(
         prog="vocabgraft",

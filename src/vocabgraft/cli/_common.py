@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..table import EmbeddingTable
+from vocabgraft.table.core import EmbeddingTable
 
 __all__ = ["add_json_arg", "add_vectors_arg", "emit", "load_vectors"]
 
@@ -37,10 +37,10 @@ def load_vectors(args: argparse.Namespace, path: str | None = None) -> Embedding
     """The table named by ``path`` or ``--vectors``, else the embedded default."""
     path = path or getattr(args, "vectors", None)
     if path is None:
-        from ..data import glove_6b_50d
+        from vocabgraft.datasets.packaged import glove_6b_50d
 
         return glove_6b_50d()
-    from ..io import load
+    from vocabgraft.io import load
 
     return load(path, format=getattr(args, "vectors_format", None))
 

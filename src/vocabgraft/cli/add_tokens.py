@@ -1,7 +1,7 @@
 """``vocabgraft add-tokens MODEL OUT TOKEN...``: a Hugging Face checkpoint with new tokens.
 
 Each new row starts as the mean of the rows of the pieces the tokenizer split
-the token into before it was added (:func:`vocabgraft.hf.add_tokens`); a tied
+the token into before it was added (:func:`vocabgraft.torch.hf.add_tokens`); a tied
 output layer follows. The grown model and tokenizer are written to ``OUT`` as
 an ordinary checkpoint, to fine-tune with any trainer. Reads local folders
 only (no download).
@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..errors import VocabgraftError, require
-from ._common import add_json_arg, emit
+from vocabgraft.cli._common import add_json_arg, emit
+from vocabgraft.errors import VocabgraftError, require
 
 INITS = ("subtokens", "mean", "normal")
 
@@ -55,7 +55,7 @@ def _load(folder: Path) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hf import add_tokens, merge
+    from vocabgraft.torch.hf import add_tokens, merge
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:

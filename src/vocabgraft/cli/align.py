@@ -14,12 +14,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..align import DEFAULT_MATCH, align
-from ..errors import FormatError
-from ..table import EmbeddingTable
-from ..vocab import Vocab
-from ._common import add_json_arg, add_vectors_arg, emit, load_vectors
-from .impute import METHODS, initializer
+from vocabgraft.align.core import DEFAULT_MATCH, align
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli.impute import METHODS, initializer
+from vocabgraft.errors import FormatError
+from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.vocab.core import Vocab
 
 
 def add_parser(sub: Any) -> None:

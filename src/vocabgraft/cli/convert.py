@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import add_json_arg, emit
+from vocabgraft.cli._common import add_json_arg, emit
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load
+    from vocabgraft.io import load
 
     start = time.perf_counter()
     table = load(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..demo.config import DEFAULT_OUT
+from vocabgraft.demo.config import DEFAULT_OUT
 
 
 def add_parser(sub: Any) -> None:
@@ -33,7 +33,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import DemoConfig, run_demo
+    from vocabgraft.demo import DemoConfig, run_demo
 
     cfg = DemoConfig.create(seed=args.seed, quick=args.quick, out=args.out, plots=not args.no_plots)
     run_demo(cfg)

@@ -15,9 +15,16 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..init import InitContext, Initializer, MatchedNormal, Mean, Subword, resolve_init
-from ..table import EmbeddingTable
-from ._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.init import (
+    InitContext,
+    Initializer,
+    MatchedNormal,
+    Mean,
+    Subword,
+    resolve_init,
+)
+from vocabgraft.table.core import EmbeddingTable
 
 METHODS = ("subword", "mean", "normal")
 
@@ -47,7 +54,7 @@ def subword_initializer(table: EmbeddingTable, *, progress: bool = True) -> Subw
     """``Subword`` for ``table``: its own subword model, else a fitted one from the cache."""
     if table.subwords is not None:
         return Subword(table)
-    from ..subword_model import fit_subwords_cached
+    from vocabgraft.subwords.fitted import fit_subwords_cached
 
     if progress:
         print(

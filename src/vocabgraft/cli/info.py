@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
 
 
 def add_parser(sub: Any) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import TokenNotFoundError
-from ._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.errors import TokenNotFoundError
 
 
 def add_parser(sub: Any) -> None:

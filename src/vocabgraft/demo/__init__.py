@@ -19,7 +19,7 @@ Needs ``pip install 'vocabgraft[demo]'``. From Python::
 
 from __future__ import annotations
 
-from .config import DemoConfig
-from .run import run_demo
+from vocabgraft.demo.config import DemoConfig
+from vocabgraft.demo.run import run_demo
 
 __all__ = ["DemoConfig", "run_demo"]

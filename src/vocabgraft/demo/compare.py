@@ -9,14 +9,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from vocabgraft.demo._console import bar, say
+from vocabgraft.demo._tables import text_table
+from vocabgraft.demo.config import DemoConfig
+from vocabgraft.demo.model import (
+    CLASSIFIER,
+    ReviewClassifier,
+    optimizer_state_bytes,
+    trainable_parameters,
+)
+from vocabgraft.demo.train import History, fit
+from vocabgraft.demo.transfer import Transfer
 from vocabgraft.torch import PartialEmbedding, unfreeze_at
-
-from ._console import bar, say
-from ._tables import text_table
-from .config import DemoConfig
-from .model import CLASSIFIER, ReviewClassifier, optimizer_state_bytes, trainable_parameters
-from .train import History, fit
-from .transfer import Transfer
 
 __all__ = ["HOW", "SHORT", "SUMMARY_HEADERS", "VARIANTS", "Run", "run_compare", "summary_rows"]
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.table import EmbeddingTable
-
-from .text import tokenize
+from vocabgraft.demo.text import tokenize
+from vocabgraft.table.core import EmbeddingTable
 
 __all__ = ["Corpus", "load_corpus"]
 
@@ -55,7 +54,7 @@ class Corpus:
 
 def load_corpus(seed: int) -> Corpus:
     """Load GloVe 6B 50d and the reviews; split the held-out and training reviews by ``seed``."""
-    from vocabgraft.data import glove_6b_50d, reviews
+    from vocabgraft.datasets.packaged import glove_6b_50d, reviews
 
     train, test = reviews()
     rng = np.random.default_rng(seed)

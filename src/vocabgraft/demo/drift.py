@@ -12,14 +12,19 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.drift import DriftReport, cosine, drift
-from vocabgraft.table import EmbeddingTable
-
-from ._console import say
-from ._tables import text_table
-from .compare import Run
-from .step_tables import ROW_HEADERS, neighbour_rows, pair_headers, pair_rows, row_rows
-from .transfer import Transfer
+from vocabgraft.demo._console import say
+from vocabgraft.demo._tables import text_table
+from vocabgraft.demo.compare import Run
+from vocabgraft.demo.step_tables import (
+    ROW_HEADERS,
+    neighbour_rows,
+    pair_headers,
+    pair_rows,
+    row_rows,
+)
+from vocabgraft.demo.transfer import Transfer
+from vocabgraft.drift.core import DriftReport, cosine, drift
+from vocabgraft.table.core import EmbeddingTable
 
 __all__ = ["FREQUENT", "find_pairs", "run_drift"]
 

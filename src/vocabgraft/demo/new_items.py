@@ -8,18 +8,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from vocabgraft.demo._console import bar, say
+from vocabgraft.demo.compare import Run
+from vocabgraft.demo.config import DemoConfig
+from vocabgraft.demo.data import Corpus
+from vocabgraft.demo.model import ReviewClassifier
+from vocabgraft.demo.text import ReviewSet
+from vocabgraft.demo.train import accuracy, fit
+from vocabgraft.demo.transfer import Transfer
 from vocabgraft.init import Mean, Neighbors, Zeros
 from vocabgraft.torch import PartialEmbedding
-from vocabgraft.vocab import Vocab
-
-from ._console import bar, say
-from .compare import Run
-from .config import DemoConfig
-from .data import Corpus
-from .model import ReviewClassifier
-from .text import ReviewSet
-from .train import accuracy, fit
-from .transfer import Transfer
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["add_items", "run_new_items"]
 

@@ -9,18 +9,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from vocabgraft.demo._console import bar, say
+from vocabgraft.demo.compare import Run
+from vocabgraft.demo.config import DemoConfig
+from vocabgraft.demo.data import Corpus
+from vocabgraft.demo.model import ReviewClassifier
+from vocabgraft.demo.text import ReviewSet, encode
+from vocabgraft.demo.train import accuracy, fit
+from vocabgraft.demo.transfer import Transfer
 from vocabgraft.init import Subword
-from vocabgraft.table import EmbeddingTable, SubwordModel
+from vocabgraft.table.core import EmbeddingTable, SubwordModel
 from vocabgraft.torch import PartialEmbedding
-
-from ._console import bar, say
-from .compare import Run
-from .config import DemoConfig
-from .data import Corpus
-from .model import ReviewClassifier
-from .text import ReviewSet, encode
-from .train import accuracy, fit
-from .transfer import Transfer
 
 __all__ = ["grow_vocabulary", "run_new_words"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .compare import SHORT, VARIANTS
+from vocabgraft.demo.compare import SHORT, VARIANTS
 
 __all__ = ["draw"]
 

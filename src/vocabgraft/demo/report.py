@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from vocabgraft._safetensors import atomic_dir
+from vocabgraft.demo._tables import text_table
+from vocabgraft.demo.compare import SHORT, SUMMARY_HEADERS, summary_rows
+from vocabgraft.demo.step_tables import ITEMS_HEADERS, WORDS_HEADERS, items_rows, words_rows
 from vocabgraft.errors import VocabgraftError
-
-from ._tables import text_table
-from .compare import SHORT, SUMMARY_HEADERS, summary_rows
-from .step_tables import ITEMS_HEADERS, WORDS_HEADERS, items_rows, words_rows
 
 __all__ = ["check_out", "render_markdown", "summary_text", "to_json", "write_report"]
 
@@ -98,6 +97,6 @@ def summary_text(results: dict[str, Any]) -> str:
 
 
 def render_markdown(results: dict[str, Any]) -> str:
-    from .report_md import render
+    from vocabgraft.demo.report_md import render
 
     return render(results)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._tables import markdown_table
-from .compare import HOW, SUMMARY_HEADERS, VARIANTS, summary_rows
-from .step_tables import (
+from vocabgraft.demo._tables import markdown_table
+from vocabgraft.demo.compare import HOW, SUMMARY_HEADERS, VARIANTS, summary_rows
+from vocabgraft.demo.step_tables import (
     ITEMS_HEADERS,
     ROW_HEADERS,
     WORDS_HEADERS,

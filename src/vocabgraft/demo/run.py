@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._console import heading, say
-from .config import DemoConfig, check_extras, versions
+from vocabgraft.demo._console import heading, say
+from vocabgraft.demo.config import DemoConfig, check_extras, versions
 
 __all__ = ["run_demo"]
 
@@ -38,12 +38,12 @@ def _timed(timing: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
 
 
 def _steps(cfg: DemoConfig, timing: dict[str, float]) -> dict[str, Any]:
-    from .compare import run_compare
-    from .data import load_corpus
-    from .drift import run_drift
-    from .new_items import run_new_items
-    from .new_words import run_new_words
-    from .transfer import run_transfer
+    from vocabgraft.demo.compare import run_compare
+    from vocabgraft.demo.data import load_corpus
+    from vocabgraft.demo.drift import run_drift
+    from vocabgraft.demo.new_items import run_new_items
+    from vocabgraft.demo.new_words import run_new_words
+    from vocabgraft.demo.transfer import run_transfer
 
     corpus = _timed(timing, "load", lambda: load_corpus(cfg.seed))
     heading(1, "Transfer: the task vocabulary aligned to GloVe 6B 50d")
@@ -75,7 +75,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     a report folder.
     """
     check_extras(plots=cfg.plots)
-    from .report import check_out, summary_text, write_report
+    from vocabgraft.demo.report import check_out, summary_text, write_report
 
     check_out(cfg.out)
     start = time.perf_counter()
@@ -92,7 +92,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     timing["total_seconds"] = time.perf_counter() - start
     draw = None
     if cfg.plots:
-        from .plots import draw as draw_plots
+        from vocabgraft.demo.plots import draw as draw_plots
 
         def draw(folder: Path) -> list[str]:
             return draw_plots(folder, results)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .compare import SHORT
-from .new_items import INITS
+from vocabgraft.demo.compare import SHORT
+from vocabgraft.demo.new_items import INITS
 
 __all__ = [
     "ITEMS_HEADERS",

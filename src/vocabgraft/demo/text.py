@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vocabgraft.vocab import Vocab
+from vocabgraft.vocab.core import Vocab
 
 __all__ = [
     "PAD",

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .text import ReviewSet
+from vocabgraft.demo.text import ReviewSet
 
 __all__ = ["History", "accuracy", "fit", "predict"]
 

@@ -9,17 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.align import AlignmentReport, align
-from vocabgraft.data import cache_dir
+from vocabgraft._cache import cache_dir
+from vocabgraft.align.core import AlignmentReport, align
+from vocabgraft.demo._console import say
+from vocabgraft.demo.config import DemoConfig
+from vocabgraft.demo.data import Corpus
+from vocabgraft.demo.text import TOKENIZER, ReviewSet, build_vocab, encode
 from vocabgraft.init import Mean, Subword
-from vocabgraft.subword_model import FittedSubwords, fit_subwords
-from vocabgraft.table import EmbeddingTable
-from vocabgraft.vocab import Vocab
-
-from ._console import say
-from .config import DemoConfig
-from .data import Corpus
-from .text import TOKENIZER, ReviewSet, build_vocab, encode
+from vocabgraft.subwords.fitted import FittedSubwords, fit_subwords
+from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["Transfer", "glove_subwords", "run_transfer"]
 

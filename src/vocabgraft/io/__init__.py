@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
-from ..table import EmbeddingTable
-from ._common import OnError, Parsed, Problems, ReadOptions, build_table
-from ._sniff import sniff_format
-from .gensim import from_gensim, to_gensim
+from vocabgraft.errors import FormatError
+from vocabgraft.io._common import OnError, Parsed, Problems, ReadOptions, build_table
+from vocabgraft.io._sniff import sniff_format
+from vocabgraft.io.gensim import from_gensim, to_gensim
+from vocabgraft.table.core import EmbeddingTable
 
 __all__ = ["formats", "from_gensim", "load", "sniff_format", "to_gensim"]
 
@@ -70,9 +70,9 @@ _ALIASES = {
 
 
 def _reader(name: str) -> Callable[[ReadOptions, Problems], Parsed]:
-    from .fasttext import read_fasttext_bin
-    from .glove import read_glove
-    from .word2vec import read_word2vec_binary, read_word2vec_text
+    from vocabgraft.io.fasttext import read_fasttext_bin
+    from vocabgraft.io.glove import read_glove
+    from vocabgraft.io.word2vec import read_word2vec_binary, read_word2vec_text
 
     readers: dict[str, Callable[[ReadOptions, Problems], Parsed]] = {
         "glove": read_glove,
@@ -145,14 +145,14 @@ def load(
                 path=path,
                 hint="If you trust the file, pass format='gensim' (needs gensim)",
             )
-        from .gensim import read_gensim
+        from vocabgraft.io.gensim import read_gensim
 
         return read_gensim(path)
     if not path.is_file():
         raise FileNotFoundError(2, "No such file", str(path))
     problems = Problems(path, options.on_error)
     if name == "npy":
-        from .npy import read_npy
+        from vocabgraft.io.npy import read_npy
 
         parsed = read_npy(options, problems, None if vocab_path is None else Path(vocab_path))
     else:

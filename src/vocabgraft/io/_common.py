@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import FormatError, VocabError
-from ..table import EmbeddingTable, SubwordModel
-from ..vocab import Vocab
+from vocabgraft.errors import FormatError, VocabError
+from vocabgraft.table.core import EmbeddingTable, SubwordModel
+from vocabgraft.vocab.core import Vocab
 
 __all__ = [
     "OnError",

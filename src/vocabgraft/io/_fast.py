@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._floats import arrow
+from vocabgraft.io._floats import arrow
 
 __all__ = ["PAD", "Chunk", "fast_chunk"]
 

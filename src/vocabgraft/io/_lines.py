@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
-from ._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
-from ._fast import PAD, Chunk, fast_chunk
-from ._floats import arrow, is_number, parse_floats
+from vocabgraft.errors import FormatError
+from vocabgraft.io._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
+from vocabgraft.io._fast import PAD, Chunk, fast_chunk
+from vocabgraft.io._floats import arrow, is_number, parse_floats
 
 __all__ = ["TextBody", "read_lines"]
 

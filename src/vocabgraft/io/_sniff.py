@@ -20,11 +20,11 @@ import codecs
 import struct
 from pathlib import Path
 
-from ..errors import FormatError
-from ._floats import is_number
-from ._lines import BOM
-from .fasttext import FASTTEXT_MAGIC
-from .word2vec import _HEADER
+from vocabgraft.errors import FormatError
+from vocabgraft.io._floats import is_number
+from vocabgraft.io._lines import BOM
+from vocabgraft.io.fasttext import FASTTEXT_MAGIC
+from vocabgraft.io.word2vec import _HEADER
 
 __all__ = ["sniff_format"]
 

@@ -19,7 +19,7 @@ Layout (fastText's ``FastText::saveModel``; all values little-endian):
 The table's rows are fastText's word vectors: for each word, the mean of its
 own row and its n-gram rows (what ``fasttext``'s ``get_word_vector`` and
 gensim's ``wv[word]`` give). The n-gram rows become a
-:class:`~vocabgraft.subword.FastTextSubwords`, so ``table.subwords.compose``
+:class:`~vocabgraft.subwords.FastTextSubwords`, so ``table.subwords.compose``
 gives the vector of any word.
 
 Encoding: fastText stores words as raw bytes. They are decoded with
@@ -43,9 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
-from ..subword import FastTextSubwords, ngram_sums
-from ._common import (
+from vocabgraft.errors import FormatError
+from vocabgraft.io._common import (
     Parsed,
     Problems,
     ReadOptions,
@@ -53,6 +52,7 @@ from ._common import (
     progress_bar,
     undecodable_message,
 )
+from vocabgraft.subwords.fasttext import FastTextSubwords, ngram_sums
 
 __all__ = ["FASTTEXT_MAGIC", "read_fasttext_bin"]
 

@@ -1,7 +1,7 @@
 """gensim interop: tables from and to real ``gensim`` KeyedVectors.
 
 A ``FastTextKeyedVectors`` becomes a table with a
-:class:`~vocabgraft.subword.FastTextSubwords`, and back.
+:class:`~vocabgraft.subwords.FastTextSubwords`, and back.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, require
-from ..subword import FastTextSubwords, ngram_sums
-from ..table import EmbeddingTable
+from vocabgraft.errors import FormatError, require
+from vocabgraft.subwords.fasttext import FastTextSubwords, ngram_sums
+from vocabgraft.table.core import EmbeddingTable
 
 __all__ = ["from_gensim", "read_gensim", "to_gensim"]
 

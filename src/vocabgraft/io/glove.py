@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..errors import FormatError
-from ._common import Parsed, Problems, ReadOptions
-from ._lines import TextBody, plan_chunks, read_head, read_lines
+from vocabgraft.errors import FormatError
+from vocabgraft.io._common import Parsed, Problems, ReadOptions
+from vocabgraft.io._lines import TextBody, plan_chunks, read_head, read_lines
 
 __all__ = ["infer_dim", "read_glove"]
 

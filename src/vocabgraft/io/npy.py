@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, require
-from ._common import Parsed, PlaceKind, Problems, ReadOptions, undecodable_message
-from ._lines import BOM
+from vocabgraft.errors import FormatError, require
+from vocabgraft.io._common import Parsed, PlaceKind, Problems, ReadOptions, undecodable_message
+from vocabgraft.io._lines import BOM
 
 __all__ = ["find_word_list", "read_npy", "read_word_list"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
-from ._common import (
+from vocabgraft.errors import FormatError
+from vocabgraft.io._common import (
     Parsed,
     Problems,
     ReadOptions,
@@ -24,7 +24,7 @@ from ._common import (
     progress_bar,
     undecodable_message,
 )
-from ._lines import Head, TextBody, plan_chunks, read_head, read_lines
+from vocabgraft.io._lines import Head, TextBody, plan_chunks, read_head, read_lines
 
 __all__ = ["parse_header", "read_word2vec_binary", "read_word2vec_text"]
 

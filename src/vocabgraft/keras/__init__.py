@@ -19,8 +19,8 @@ from vocabgraft.errors import require
 
 require("keras", "keras", "vocabgraft.keras")
 
-from ._warmstart import warmstart  # noqa: E402
-from .callbacks import UnfreezeAt  # noqa: E402
-from .embedding import PartialEmbedding  # noqa: E402
+from vocabgraft.keras._warmstart import warmstart  # noqa: E402
+from vocabgraft.keras.callbacks import UnfreezeAt  # noqa: E402
+from vocabgraft.keras.embedding import PartialEmbedding  # noqa: E402
 
 __all__ = ["PartialEmbedding", "UnfreezeAt", "warmstart"]

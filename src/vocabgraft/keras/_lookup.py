@@ -29,8 +29,7 @@ import keras
 from keras import ops
 
 from vocabgraft.errors import RowIndexError
-
-from ._backend import to_numpy
+from vocabgraft.keras._backend import to_numpy
 
 __all__ = ["check", "lookup", "lookup_ops"]
 

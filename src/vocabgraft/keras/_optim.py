@@ -26,15 +26,14 @@ import keras
 import numpy as np
 
 from vocabgraft.errors import VocabgraftError
-
-from ._backend import to_numpy
+from vocabgraft.keras._backend import to_numpy
 
 __all__ = ["hand_over", "partial_layers"]
 
 
 def partial_layers(model: keras.Model) -> Iterator[Any]:
     """Every PartialEmbedding inside ``model``, nested ones included."""
-    from .embedding import PartialEmbedding
+    from vocabgraft.keras.embedding import PartialEmbedding
 
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, PartialEmbedding):

@@ -9,7 +9,7 @@ import numpy as np
 
 from vocabgraft.errors import VocabgraftError
 from vocabgraft.init import InitContext, Initializer, resolve_init
-from vocabgraft.vocab import Vocab
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["warmstart"]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import keras
 
 from vocabgraft.errors import VocabgraftError
-
-from .embedding import Ids, PartialEmbedding
+from vocabgraft.keras.embedding import Ids, PartialEmbedding
 
 __all__ = ["UnfreezeAt"]
 

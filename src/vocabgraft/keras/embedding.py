@@ -22,7 +22,10 @@ from keras import ops
 
 from vocabgraft.errors import RowIndexError, VocabgraftError
 from vocabgraft.init import Initializer
-from vocabgraft.rows import (
+from vocabgraft.keras._backend import has_values, to_numpy
+from vocabgraft.keras._lookup import check, lookup
+from vocabgraft.keras._optim import hand_over, partial_layers
+from vocabgraft.rows.layout import (
     BASE_SOURCE,
     NEW,
     PATCH,
@@ -34,12 +37,8 @@ from vocabgraft.rows import (
     plan_extension,
     warn_if_whole_table,
 )
-from vocabgraft.table import EmbeddingTable
-from vocabgraft.vocab import Vocab
-
-from ._backend import has_values, to_numpy
-from ._lookup import check, lookup
-from ._optim import hand_over, partial_layers
+from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["Ids", "PartialEmbedding"]
 

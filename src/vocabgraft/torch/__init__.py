@@ -16,10 +16,10 @@ from vocabgraft.errors import require
 
 require("torch", "torch", "vocabgraft.torch")
 
-from .bag import PartialEmbeddingBag  # noqa: E402
-from .embedding import PartialEmbedding  # noqa: E402
-from .graft import ddp_ignore_frozen, graft  # noqa: E402
-from .schedule import FreezeSchedule, unfreeze_at  # noqa: E402
+from vocabgraft.torch.bag import PartialEmbeddingBag  # noqa: E402
+from vocabgraft.torch.embedding import PartialEmbedding  # noqa: E402
+from vocabgraft.torch.graft import ddp_ignore_frozen, graft  # noqa: E402
+from vocabgraft.torch.schedule import FreezeSchedule, unfreeze_at  # noqa: E402
 
 __all__ = [
     "FreezeSchedule",

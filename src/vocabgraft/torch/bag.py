@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vocabgraft.errors import VocabgraftError
-
-from .embedding import Ids, PartialEmbedding, _refuse_unsupported
+from vocabgraft.torch.embedding import Ids, PartialEmbedding, _refuse_unsupported
 
 __all__ = ["PartialEmbeddingBag"]
 

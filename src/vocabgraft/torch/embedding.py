@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from vocabgraft.errors import RowIndexError, VocabgraftError
 from vocabgraft.init import Initializer
-from vocabgraft.rows import (
+from vocabgraft.rows.layout import (
     BASE,
     BASE_SOURCE,
     NEW,
@@ -33,11 +33,10 @@ from vocabgraft.rows import (
     plan_extension,
     warn_if_whole_table,
 )
-from vocabgraft.table import EmbeddingTable
-from vocabgraft.vocab import Vocab
-
-from ._lookup import lookup, lookup_dense
-from ._optim import compose, remap_state
+from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.torch._lookup import lookup, lookup_dense
+from vocabgraft.torch._optim import compose, remap_state
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["PartialEmbedding", "as_tensor"]
 

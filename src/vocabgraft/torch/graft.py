@@ -7,9 +7,8 @@ from typing import Any
 from torch import nn
 
 from vocabgraft.errors import VocabgraftError
-
-from .bag import PartialEmbeddingBag
-from .embedding import Ids, PartialEmbedding
+from vocabgraft.torch.bag import PartialEmbeddingBag
+from vocabgraft.torch.embedding import Ids, PartialEmbedding
 
 __all__ = ["ddp_ignore_frozen", "graft"]
 

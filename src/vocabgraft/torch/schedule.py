@@ -7,8 +7,7 @@ from collections.abc import Mapping
 import torch
 
 from vocabgraft.errors import VocabgraftError
-
-from .embedding import Ids, PartialEmbedding
+from vocabgraft.torch.embedding import Ids, PartialEmbedding
 
 __all__ = ["FreezeSchedule", "unfreeze_at"]
 

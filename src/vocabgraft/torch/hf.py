@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .errors import VocabError, VocabgraftError, require
-from .init import InitContext, Initializer, Mean, Subtokens, resolve_init
+from vocabgraft.errors import VocabError, VocabgraftError, require
+from vocabgraft.init import InitContext, Initializer, Mean, Subtokens, resolve_init
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from .torch import PartialEmbedding
+    from vocabgraft.torch import PartialEmbedding
 
 __all__ = ["AddedTokens", "add_tokens", "merge"]
 
@@ -139,8 +139,8 @@ def add_tokens(
         VocabgraftError: the output layer has a bias, or the model and tokenizer
             disagree on the size of the vocabulary. Nothing is changed then.
     """
-    require("torch", "torch", "vocabgraft.hf")
-    transformers: Any = require("transformers", "hf", "vocabgraft.hf")
+    require("torch", "torch", "vocabgraft.torch.hf")
+    transformers: Any = require("transformers", "hf", "vocabgraft.torch.hf")
     if not isinstance(tokenizer, transformers.PreTrainedTokenizerBase):
         raise TypeError(
             "tokenizer must be a transformers tokenizer (PreTrainedTokenizerBase). "
@@ -199,10 +199,10 @@ def merge(model: Any) -> Any:
     ``save_pretrained`` writes an ordinary checkpoint that ``from_pretrained``
     loads with the grown vocabulary.
     """
-    require("torch", "torch", "vocabgraft.hf")
+    require("torch", "torch", "vocabgraft.torch.hf")
     from torch import nn
 
-    from .torch import PartialEmbedding
+    from vocabgraft.torch import PartialEmbedding
 
     inp = model.get_input_embeddings()
     out = _output(model)
@@ -228,7 +228,7 @@ def _layers(model: Any) -> tuple[Any, Any, bool]:
     """The input embedding, the output layer (or None) and whether they share rows; or raise."""
     from torch import nn
 
-    from .torch import PartialEmbedding
+    from vocabgraft.torch import PartialEmbedding
 
     inp = model.get_input_embeddings()
     if not isinstance(inp, nn.Embedding | PartialEmbedding):
@@ -354,7 +354,7 @@ def _grow(layer: Any, values: np.ndarray, first: int, train_ids: list[int]) -> P
     import torch
     from torch import nn
 
-    from .torch import PartialEmbedding
+    from vocabgraft.torch import PartialEmbedding
 
     num_rows = int(layer.num_embeddings if hasattr(layer, "num_embeddings") else layer.shape[0])
     spare = list(range(first, min(first + len(values), num_rows)))
@@ -445,7 +445,7 @@ def _head_type() -> type[nn.Module]:
 
 
 def __getattr__(name: str) -> Any:
-    # So that ``vocabgraft.hf.PartialLMHead`` resolves (and a pickled model loads).
+    # So that ``vocabgraft.torch.hf.PartialLMHead`` resolves (and a pickled model loads).
     if name == "PartialLMHead":
         return _head_type()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ._safetensors import open_arrays, save_arrays
-from .errors import FormatError, VocabgraftError, require
-from .table import register_subword_model
+from vocabgraft._safetensors import open_arrays, save_arrays
+from vocabgraft.errors import FormatError, VocabgraftError, require
+from vocabgraft.table.core import register_subword_model
 
 if TYPE_CHECKING:
-    from .table import EmbeddingTable
+    from vocabgraft.table.core import EmbeddingTable
 
 __all__ = ["FittedSubwords", "fit_subwords", "fit_subwords_cached", "ngram_hashes"]
 
@@ -459,13 +459,13 @@ def fit_subwords_cached(
     """:func:`fit_subwords`, kept on disk so that the next call for the same table loads it.
 
     The model is saved as ``subwords-<hash>.safetensors`` in ``folder``,
-    default ``<cache_dir>/subwords`` (:func:`vocabgraft.data.cache_dir`:
+    default ``<cache_dir>/subwords`` (:func:`vocabgraft.datasets.cache_dir`:
     ``$VOCABGRAFT_CACHE``, else ``$XDG_CACHE_HOME/vocabgraft``, else
     ``~/.cache/vocabgraft``). The hash covers the table's rows, its tokens
     and ``options``, so a changed table or option fits anew. If the folder
     cannot be written, a warning says so and the model is returned all the same.
     """
-    from .data import cache_dir
+    from vocabgraft._cache import cache_dir
 
     options = {k: v for k, v in options.items() if k != "progress"}
     if any(isinstance(v, np.ndarray) for v in options.values()):

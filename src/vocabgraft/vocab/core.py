@@ -16,8 +16,8 @@ from typing import Literal, cast, overload
 
 import numpy as np
 
-from ._safetensors import open_arrays, save_arrays
-from .errors import FormatError, RowIndexError, TokenNotFoundError, VocabError
+from vocabgraft._safetensors import open_arrays, save_arrays
+from vocabgraft.errors import FormatError, RowIndexError, TokenNotFoundError, VocabError
 
 __all__ = ["OOVPolicy", "Vocab", "stable_hash"]
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RowIndexError
-from .table import EmbeddingTable
-from .vocab import Vocab
+from vocabgraft.errors import RowIndexError
+from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.vocab.core import Vocab
 
 __all__ = [
     "DriftMonitor",

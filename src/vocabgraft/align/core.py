@@ -18,10 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import VocabError, VocabgraftError
-from .init import InitContext, Initializer, MatchedNormal, Mean, Subword, resolve_init
-from .table import EmbeddingTable
-from .vocab import Vocab
+from vocabgraft.errors import VocabError, VocabgraftError
+from vocabgraft.init import (
+    InitContext,
+    Initializer,
+    MatchedNormal,
+    Mean,
+    Subword,
+    resolve_init,
+)
+from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["DEFAULT_MATCH", "AlignmentReport", "RowSource", "align", "nfkc_casefold"]
 

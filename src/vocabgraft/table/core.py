@@ -15,9 +15,9 @@ from typing import Any, ClassVar, Protocol, TypeVar, overload, runtime_checkable
 
 import numpy as np
 
-from ._safetensors import atomic_dir, atomic_path, open_arrays, save_arrays
-from .errors import FormatError, VocabError
-from .vocab import Vocab
+from vocabgraft._safetensors import atomic_dir, atomic_path, open_arrays, save_arrays
+from vocabgraft.errors import FormatError, VocabError
+from vocabgraft.vocab.core import Vocab
 
 __all__ = ["EmbeddingTable", "SubwordModel", "register_subword_model"]
 
@@ -36,7 +36,7 @@ _SUBWORD_FILE = "subwords.safetensors"
 class SubwordModel(Protocol):
     """Anything that can build a vector for any word from its pieces.
 
-    fastText's n-gram buckets (:class:`vocabgraft.subword.FastTextSubwords`) and
+    fastText's n-gram buckets (:class:`vocabgraft.subwords.FastTextSubwords`) and
     the subword model fitted on a table without n-grams both implement it, so
     a table can carry one and save it in its cache.
     """
@@ -400,7 +400,7 @@ def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-_SUBWORD_MODULES = ("vocabgraft.subword", "vocabgraft.subword_model")
+_SUBWORD_MODULES = ("vocabgraft.subwords.fasttext", "vocabgraft.subwords.fitted")
 
 
 def _import_subword_kinds(importer: Callable[[str], object] | None = None) -> None:

@@ -28,8 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import TokenNotFoundError
-from .table import register_subword_model
+from vocabgraft.errors import TokenNotFoundError
+from vocabgraft.table.core import register_subword_model
 
 __all__ = ["FastTextSubwords", "char_ngrams", "ft_hash", "ngram_buckets"]
 

@@ -62,9 +62,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RowIndexError, VocabError, VocabgraftError
-from .init import InitContext, resolve_init
-from .vocab import Vocab
+from vocabgraft.errors import RowIndexError, VocabError, VocabgraftError
+from vocabgraft.init import InitContext, resolve_init
+from vocabgraft.vocab.core import Vocab
 
 __all__ = [
     "BASE",

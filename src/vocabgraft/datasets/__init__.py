@@ -1,0 +1,27 @@
+"""Real data that installs as packages: GloVe 6B 50d, the fine-food reviews, MovieLens 100k."""
+
+from __future__ import annotations
+
+from vocabgraft.datasets.movielens import (
+    RECBOLE_REQUIREMENT,
+    MovieLens100k,
+    movielens_100k,
+    movielens_100k_source,
+)
+from vocabgraft.datasets.packaged import (
+    cache_dir,
+    glove_6b_50d,
+    glove_6b_50d_files,
+    reviews,
+)
+
+__all__ = [
+    "RECBOLE_REQUIREMENT",
+    "MovieLens100k",
+    "cache_dir",
+    "glove_6b_50d",
+    "glove_6b_50d_files",
+    "movielens_100k",
+    "movielens_100k_source",
+    "reviews",
+]
