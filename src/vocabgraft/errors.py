@@ -15,6 +15,7 @@ __all__ = [
     "ArgumentTypeError",
     "FileChangedError",
     "FormatError",
+    "InputNotFoundError",
     "MissingExtraError",
     "OutputExistsError",
     "RowIndexError",
@@ -80,6 +81,10 @@ class ArgumentTypeError(VocabgraftError, TypeError):
 
 class StateError(VocabgraftError, RuntimeError):
     """An object is not in a state that allows the call (not built, sharded, not merged)."""
+
+
+class InputNotFoundError(VocabgraftError, FileNotFoundError):
+    """An input file or folder does not exist; the message names the path."""
 
 
 class OutputExistsError(VocabgraftError, FileExistsError):
