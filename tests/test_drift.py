@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import vocabgraft.drift.core as drift_module
+import vocabgraft.drift.metrics as drift_metrics
 from vocabgraft import Vocab
 from vocabgraft.drift.core import DriftMonitor, cosine, drift, nearest
 from vocabgraft.errors import RowIndexError, TokenNotFoundError
@@ -160,7 +160,7 @@ def test_nearest_in_blocks_finds_the_top_scores_of_the_whole_table(
     norms = np.linalg.norm(table, axis=1, keepdims=True)
     unit = table / np.where(norms == 0, 1, norms)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(drift_module, "_BLOCK", 3)  # blocks of one to three rows; small ints: ties
+        mp.setattr(drift_metrics, "BLOCK", 3)  # blocks of one to three rows; small ints: ties
         found = nearest(table, range(n), k, exclude=[0])
     for i, near in enumerate(found.tolist()):
         scores = unit @ unit[i]

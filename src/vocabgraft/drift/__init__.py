@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from vocabgraft.drift.core import (
-    DriftMonitor,
+from vocabgraft.drift.core import drift
+from vocabgraft.drift.metrics import cosine, nearest
+from vocabgraft.drift.monitor import DriftMonitor
+from vocabgraft.drift.report import (
     DriftReport,
     NeighbourChange,
     PairChange,
     RowChange,
     RowSummary,
-    cosine,
-    drift,
-    nearest,
 )
 
 __all__ = [
