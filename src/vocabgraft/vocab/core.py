@@ -337,6 +337,10 @@ class Vocab:
         get = self._index.get
         return np.fromiter((get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
 
+    def find(self, tokens: Sequence[str]) -> np.ndarray:
+        """Ids of ``tokens`` as an int64 array, -1 where absent (no OOV policy applied)."""
+        return self._find(list(tokens))
+
     def get(self, token: str, default: int | None = None) -> int | None:
         """The id of ``token``, or ``default`` when it is absent."""
         i = self._find_one(token)
