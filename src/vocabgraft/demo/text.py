@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -11,6 +10,8 @@ import numpy as np
 import torch
 
 from vocabgraft.vocab.core import Vocab
+from vocabgraft.vocab.tokenize import SIMPLE_RULES as TOKENIZER
+from vocabgraft.vocab.tokenize import simple as tokenize
 
 __all__ = [
     "PAD",
@@ -23,22 +24,6 @@ __all__ = [
 ]
 
 PAD, UNK = "<pad>", "<unk>"
-TOKENIZER = (
-    "lowercase; HTML <br /> removed; tokens are runs of letters and digits, with English "
-    "clitics split off as GloVe's tokenizer does (don't -> do n't, dog's -> dog 's)"
-)
-# A word stops just before "n't", which is a token of its own; so are "'s", "'ll", "'re",
-# "'ve", "'m" and "'d". Other apostrophes and quotes are dropped.
-_TOKEN = re.compile(r"[^\W_]+?(?=n't\b)|n't\b|'(?:s|ll|re|ve|m|d)\b|[^\W_]+")
-
-
-def tokenize(text: str) -> list[str]:
-    """Split a review into lowercase word tokens (see :data:`TOKENIZER`).
-
-    >>> tokenize("I don't like it.<br />Dog's 'FOOD': 3.5 stars")
-    ['i', 'do', "n't", 'like', 'it', 'dog', "'s", 'food', '3', '5', 'stars']
-    """
-    return _TOKEN.findall(text.lower().replace("<br />", " "))
 
 
 def build_vocab(docs: Iterable[Sequence[str]]) -> Vocab:

@@ -6,139 +6,33 @@ trained against a vocabulary stays valid after the vocabulary grows.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import pairwise
-from typing import Literal, cast, overload
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from vocabgraft._safetensors import open_arrays, save_arrays
-from vocabgraft.errors import FormatError, RowIndexError, TokenNotFoundError, VocabError
+from vocabgraft._safetensors import save_arrays
+from vocabgraft.errors import (
+    ArgumentTypeError,
+    RowIndexError,
+    TokenNotFoundError,
+    VocabError,
+)
+from vocabgraft.vocab import storage
+from vocabgraft.vocab.lookup import Lookups
+from vocabgraft.vocab.storage import Packed, stable_hash
+from vocabgraft.vocab.torchtext import TorchtextCalls
 
 __all__ = ["OOVPolicy", "Vocab", "stable_hash"]
 
 OOVPolicy = Literal["unk", "hash", "raise"]
-_POLICIES = ("unk", "hash", "raise")
-_FORMAT = "vocabgraft.vocab"
-_VERSION = "1"
+_POLICIES = storage.POLICIES
 
 
-def stable_hash(token: str) -> int:
-    """A 64-bit hash of ``token`` that is the same in every process and on every machine.
-
-    Python's ``hash`` is salted per process, so it cannot pick OOV buckets or
-    index a saved vocabulary. Lone surrogates are hashed as written.
-
-    >>> stable_hash("television") == stable_hash("television")
-    True
-    """
-    data = token.encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-
-
-def _hashes(tokens: Sequence[str]) -> np.ndarray:
-    return np.fromiter((stable_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
-
-
-class _Packed:
-    """A saved vocabulary, memory-mapped: UTF-8 blob, offsets, and a sorted hash index.
-
-    Opening costs no per-token work. A lookup bisects the sorted 64-bit
-    hashes, then compares the stored bytes, which rules out collisions. The
-    arrays are read through memoryviews: plain Python ints, no numpy scalar
-    overhead per token.
-    """
-
-    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.arrays = dict(arrays)
-        self._blob = np.ascontiguousarray(arrays["blob"]).data.cast("B")
-        self._offsets = (
-            np.ascontiguousarray(arrays["offsets"], dtype=np.int64).data.cast("B").cast("q")
-        )
-        self._hashes = (
-            np.ascontiguousarray(arrays["sorted_hashes"], dtype=np.uint64).data.cast("B").cast("Q")
-        )
-        self._order = np.ascontiguousarray(arrays["order"], dtype=np.int64).data.cast("B").cast("q")
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    def token(self, i: int) -> str:
-        return bytes(self._blob[self._offsets[i] : self._offsets[i + 1]]).decode(
-            "utf-8", "surrogatepass"
-        )
-
-    def tokens(self) -> list[str]:
-        raw = bytes(self._blob)
-        offsets = self.arrays["offsets"].tolist()
-        text = raw.decode("utf-8", "surrogatepass")
-        source: str | bytes = text if len(text) == len(raw) else raw  # ASCII: byte = char offsets
-        if isinstance(source, str):
-            return [source[a:b] for a, b in pairwise(offsets)]
-        return [source[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(offsets)]
-
-    def find_one(self, token: str) -> int:
-        """The id of ``token``, or -1."""
-        h = stable_hash(token)
-        hashes, order, offsets, blob = self._hashes, self._order, self._offsets, self._blob
-        p = bisect_left(hashes, h)
-        want = token.encode("utf-8", "surrogatepass")
-        # Equal 64-bit hashes sit next to each other; check each.
-        while p < len(hashes) and hashes[p] == h:
-            i = order[p]
-            if blob[offsets[i] : offsets[i + 1]] == want:
-                return i
-            p += 1
-        return -1
-
-    def find(self, tokens: Sequence[str]) -> np.ndarray:
-        """Ids of ``tokens``, -1 where absent.
-
-        One ``searchsorted`` for the whole batch, then a byte comparison per
-        hit; a mismatch (another token with the same hash next to it) falls
-        back to :meth:`find_one`, which walks the run of equal hashes.
-        """
-        out = np.full(len(tokens), -1, dtype=np.int64)
-        n = len(self)
-        if n == 0 or not tokens:
-            return out
-        hashes = self.arrays["sorted_hashes"]
-        want = _hashes(tokens)
-        pos = np.minimum(np.searchsorted(hashes, want), n - 1)
-        hit = np.flatnonzero(hashes[pos] == want)
-        ids = self.arrays["order"][pos[hit]]
-        offsets = self.arrays["offsets"]
-        blob = self._blob
-        for j, i, a, b in zip(
-            hit.tolist(), ids.tolist(), offsets[ids].tolist(), offsets[ids + 1].tolist()
-        ):
-            token = tokens[j]
-            out[j] = (
-                i if blob[a:b] == token.encode("utf-8", "surrogatepass") else self.find_one(token)
-            )
-        return out
-
-
-def _pack(tokens: Sequence[str]) -> dict[str, np.ndarray]:
-    encoded = [t.encode("utf-8", "surrogatepass") for t in tokens]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    hashes = _hashes(tokens)
-    order = np.argsort(hashes, kind="stable").astype(np.int64)
-    return {
-        "blob": blob,
-        "offsets": offsets,
-        "sorted_hashes": hashes[order],
-        "order": order,
-    }
-
-
-class Vocab:
+class Vocab(Lookups, TorchtextCalls):
     """An ordered vocabulary with stable ids, special tokens and an OOV policy.
 
     Args:
@@ -174,8 +68,8 @@ class Vocab:
         oov: OOVPolicy | None = None,
         num_buckets: int = 0,
     ) -> None:
-        tokens = list(tokens)
-        specials = list(specials)
+        tokens = _token_list(tokens, "tokens")
+        specials = _token_list(specials, "specials")
         # Two membership scans, not a set of every token: no transient copy of a big vocabulary.
         front = [s for s in (pad, unk) if s is not None and s not in specials and s not in tokens]
         front = list(dict.fromkeys(front))
@@ -200,7 +94,7 @@ class Vocab:
         all_tokens += [f"<oov:{i}>" for i in range(num_buckets)]
         self._tokens: list[str] | None = all_tokens
         self._index: dict[str, int] | None = None
-        self._packed: _Packed | None = None
+        self._packed: Packed | None = None
         self._build_index()
         special_set = dict.fromkeys(front + specials)
         self._specials: list[str] = list(special_set)
@@ -210,6 +104,7 @@ class Vocab:
         self._bucket_start = bucket_start
         self._num_buckets = int(num_buckets)
         self._counts: np.ndarray | None = None
+        self._default_index: int | None = None
 
     # -- construction -----------------------------------------------------------------
 
@@ -299,9 +194,15 @@ class Vocab:
         return self._find_one(token) >= 0
 
     def __getitem__(self, token: str) -> int:
-        """The id of ``token``; :class:`TokenNotFoundError` if absent (no OOV policy)."""
+        """The id of ``token``; the default index or :class:`TokenNotFoundError` if absent.
+
+        The OOV policy does not apply here (:meth:`lookup` applies it); the
+        default index does, when :meth:`set_default_index` set one.
+        """
         i = self._find_one(token)
         if i < 0:
+            if self._default_index is not None:
+                return self._default_index
             raise TokenNotFoundError(
                 f"token {token!r} is not in the vocabulary ({len(self)} tokens)"
             )
@@ -366,83 +267,6 @@ class Vocab:
         assert self._tokens is not None
         return self._tokens[int(i)]
 
-    @overload
-    def lookup(self, tokens: str) -> int: ...
-    @overload
-    def lookup(self, tokens: Iterable[str]) -> np.ndarray: ...
-    @overload
-    def lookup(self, tokens: Iterable[Iterable[str]]) -> np.ndarray: ...
-    def lookup(self, tokens: str | Iterable[str] | Iterable[Iterable[str]]) -> int | np.ndarray:
-        """Ids under the OOV policy: an int for one token, an int64 array for many.
-
-        Nested lists of equal length give a 2-D (or deeper) array, like
-        ``np.array`` would; :meth:`encode` pads ragged ones.
-        """
-        if isinstance(tokens, str):
-            return int(self.lookup([tokens])[0])
-        tokens = list(tokens)
-        if tokens and not isinstance(tokens[0], str):
-            rows = [self.lookup(row) for row in tokens]
-            lengths = sorted({len(r) for r in rows})
-            if len(lengths) > 1:
-                raise VocabError(
-                    f"the sequences have different lengths ({lengths[0]} to {lengths[-1]}); "
-                    "use vocab.encode(sequences) to pad them"
-                )
-            return np.stack(rows)
-        bad = next((t for t in tokens if not isinstance(t, str)), None)
-        if bad is not None:
-            raise VocabError(
-                f"tokens are strings. Received: {bad!r} (of type {type(bad).__name__})"
-            )
-        flat = cast("list[str]", tokens)
-        ids = self._find(flat)
-        missing = np.flatnonzero(ids < 0)
-        if len(missing):
-            if self._oov == "raise":
-                j = int(missing[0])
-                raise TokenNotFoundError(
-                    f"token {flat[j]!r} (position {j}) is not in the vocabulary of "
-                    f"{len(self)} tokens, and oov='raise'. {len(missing)} of {len(tokens)} "
-                    "tokens are missing; use oov='unk' or oov='hash' to map them instead"
-                )
-            if self._oov == "unk":
-                assert self._unk is not None
-                ids[missing] = self[self._unk]
-            else:
-                ids[missing] = self._bucket_start + (
-                    _hashes([flat[j] for j in missing.tolist()]) % np.uint64(self._num_buckets)
-                ).astype(np.int64)
-        return ids
-
-    def encode(
-        self, sequences: Iterable[Iterable[str]], *, length: int | None = None
-    ) -> np.ndarray:
-        """A ``(len(sequences), length)`` int64 array of ids, padded with the pad id.
-
-        ``length`` defaults to the longest sequence; longer ones are cut.
-
-        >>> Vocab(["a", "b"], pad="<pad>", unk="<unk>").encode([["a"], ["b", "c", "a"]]).tolist()
-        [[2, 0, 0], [3, 1, 2]]
-        """
-        if self._pad is None:
-            raise VocabError(
-                "encode pads with the pad token, but this vocabulary has none; pass pad="
-            )
-        rows = [self.lookup(list(seq)) for seq in sequences]
-        if length is None:
-            length = max((len(r) for r in rows), default=0)
-        if length < 0:
-            raise VocabError(f"length must be non-negative. Received: length={length}")
-        out = np.full((len(rows), length), self[self._pad], dtype=np.int64)
-        for i, r in enumerate(rows):
-            out[i, : min(len(r), length)] = r[:length]
-        return out
-
-    def decode(self, ids: Iterable[int] | np.ndarray) -> list[str]:
-        """Tokens for ``ids``."""
-        return [self.token(int(i)) for i in np.asarray(ids).ravel()]
-
     @property
     def specials(self) -> list[str]:
         """The special tokens (pad, unk and user-defined), in id order."""
@@ -452,17 +276,6 @@ class Vocab:
     def special_ids(self) -> np.ndarray:
         """Ids of the special tokens."""
         return self.lookup_exact(self._specials)
-
-    def lookup_exact(self, tokens: Iterable[str]) -> np.ndarray:
-        """Ids of ``tokens``, raising if any is absent (whatever the OOV policy)."""
-        tokens = list(tokens)
-        ids = self._find(tokens)
-        if (ids < 0).any():
-            j = int(np.flatnonzero(ids < 0)[0])
-            raise TokenNotFoundError(
-                f"token {tokens[j]!r} is not in the vocabulary ({len(self)} tokens)"
-            )
-        return ids
 
     @property
     def pad(self) -> str | None:
@@ -494,12 +307,6 @@ class Vocab:
         """Token counts by id when built with :meth:`from_counts`, else None."""
         return None if self._counts is None else self._counts.copy()
 
-    def missing(self, tokens: Iterable[str]) -> list[str]:
-        """The tokens of ``tokens`` not in the vocabulary, unique, in first-seen order."""
-        unique = list(dict.fromkeys(tokens))
-        ids = self._find(unique)
-        return [t for t, i in zip(unique, ids.tolist()) if i < 0]
-
     # -- growing ----------------------------------------------------------------------
 
     def add(self, token: str) -> int:
@@ -512,7 +319,7 @@ class Vocab:
         Raises :class:`VocabError` if a token is already present or repeated,
         and then adds nothing. :meth:`missing` picks the new ones first.
         """
-        tokens = list(tokens)
+        tokens = _token_list(tokens, "tokens")
         for t in tokens:
             if not isinstance(t, str):
                 raise VocabError(
@@ -550,60 +357,32 @@ class Vocab:
 
     # -- saving -----------------------------------------------------------------------
 
-    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-        arrays = _pack(self.tokens)
-        if self._counts is not None:
-            arrays["counts"] = self._counts
-        specials = np.array(self.lookup_exact(self._specials), dtype=np.int64)
-        arrays["special_ids"] = specials
-        meta = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "oov": self._oov,
-            "pad": "" if self._pad is None else str(self[self._pad]),
-            "unk": "" if self._unk is None else str(self[self._unk]),
-            "bucket_start": str(self._bucket_start),
-            "num_buckets": str(self._num_buckets),
-        }
-        return arrays, meta
-
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save to one safetensors file, atomically. Any token string round-trips."""
-        arrays, meta = self._state()
+        arrays, meta = storage.vocab_state(self)
         save_arrays(path, arrays, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> Vocab:
-        """Load a vocabulary written by :meth:`save`.
+        """Load a vocabulary written by :meth:`save`, checking every field.
 
         With ``mmap=True`` nothing is decoded up front: lookups go through the
-        stored hash index, and the tokens are decoded on demand.
+        stored hash index, and the tokens are decoded on demand; a sample of
+        the tokens is rehashed against the index. ``mmap=False`` reads and
+        checks every token.
+
+        Raises:
+            FormatError: not a vocabulary file, or a damaged one; the message
+                names the file and the field.
         """
-        arrays, meta = open_arrays(path, mmap=mmap)
-        if meta.get("format") != _FORMAT:
-            raise FormatError(
-                f"not a vocabgraft vocabulary (format={meta.get('format')!r})",
-                path=path,
-                hint="Write it with Vocab.save",
-            )
-        if meta.get("version") != _VERSION:
-            raise FormatError(
-                f"vocabulary format version {meta.get('version')!r} is not supported "
-                f"(this vocabgraft reads version {_VERSION})",
-                path=path,
-                hint="Upgrade vocabgraft, or save the vocabulary again",
-            )
-        new = cls.__new__(cls)
-        new._packed = _Packed(arrays)
-        new._tokens = None
-        new._index = None
-        new._specials = [new._packed.token(int(i)) for i in arrays["special_ids"]]
-        new._pad = new._packed.token(int(meta["pad"])) if meta["pad"] else None
-        new._unk = new._packed.token(int(meta["unk"])) if meta["unk"] else None
-        new._oov = meta["oov"]  # type: ignore[assignment]
-        new._bucket_start = int(meta["bucket_start"])
-        new._num_buckets = int(meta["num_buckets"])
-        new._counts = np.array(arrays["counts"]) if "counts" in arrays else None
-        if not mmap:
-            new._materialize()
-        return new
+        return storage.load_vocab(cls, Path(path), mmap=mmap)
+
+
+def _token_list(tokens: Iterable[str], name: str) -> list[str]:
+    """``tokens`` as a list; one string (which would be split into characters) is refused."""
+    if isinstance(tokens, str):
+        raise ArgumentTypeError(
+            f"{name} must be a list of tokens, not one string ({tokens[:30]!r}), which would "
+            f"be split into characters; pass [{tokens[:30]!r}] or split the text first"
+        )
+    return list(tokens)
