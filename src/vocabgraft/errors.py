@@ -21,6 +21,7 @@ __all__ = [
     "RowIndexError",
     "StateError",
     "TokenNotFoundError",
+    "UnsupportedVersionError",
     "VocabError",
     "VocabgraftError",
 ]
@@ -121,6 +122,10 @@ class MissingExtraError(VocabgraftError, ImportError):
         )
         self.module = module
         self.extra = extra
+
+
+class UnsupportedVersionError(VocabgraftError, ImportError):
+    """An installed dependency's version is outside the tested range; the message names both."""
 
 
 def require(module: str, extra: str, purpose: str) -> object:
