@@ -133,7 +133,7 @@ def topk(
 
     >>> rows = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
     >>> ids, cos = topk(np.array([[1.0, 0.1]]), rows, 2)
-    >>> ids.tolist(), cos.round(3).tolist()
+    >>> ids.tolist(), cos.astype(float).round(3).tolist()
     ([[0, 3]], [[0.995, 0.995]])
     >>> topk(np.array([[1.0, 0.1]]), rows, 2, exclude=np.array([0]))[0].tolist()
     [[3, 2]]

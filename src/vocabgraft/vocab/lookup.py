@@ -96,6 +96,7 @@ class Lookups:
 
         ``length`` defaults to the longest sequence; longer ones are cut.
 
+        >>> from vocabgraft import Vocab
         >>> Vocab(["a", "b"], pad="<pad>", unk="<unk>").encode([["a"], ["b", "c", "a"]]).tolist()
         [[2, 0, 0], [3, 1, 2]]
         """
