@@ -9,15 +9,20 @@ MovieLens 100k (:func:`vocabgraft.datasets.movielens_100k`). For each seed:
    tables, Adam and an L2 penalty. 5% of the old items' ratings are kept
    aside to report the model's warm RMSE.
 3. Graft ``PartialEmbedding`` onto the trained item table and the item-bias
-   table, adding one row per new movie, started four ways: ``Zeros``, the
+   table, adding one row per new movie, started five ways: ``Zeros``, the
    ``Mean`` of the old rows, their mean weighted by each movie's number of
-   training ratings, and ``Neighbors``: the mean of the rows of the old
-   movies with the same set of genres (the old movies sharing any genre when no
-   old movie has the same set).
+   training ratings, ``Neighbors``: the mean of the rows of the old movies with
+   the same set of genres (the old movies sharing any genre when no old movie
+   has the same set), each weighted by its training ratings, and
+   ``FromFeatures``: a ridge regression from genres, release year and the
+   title's mean GloVe vector to the old movies' rows (each old movie weighted
+   by its training ratings; the penalty chosen by leave-one-out on the old
+   movies), applied to the new movies' features.
 4. k-shot cold start: reveal k = 1, 3, 5 ratings of each new movie and train
-   only the new rows on them (the user tables and every old row stay frozen).
-   k = 0 is the initial row alone. Every k is scored on the same ratings: each
-   new movie's ratings beyond its first 5 (in a seeded order).
+   only the new rows on them (the user tables and every old row stay frozen),
+   with the new rows' L2 penalty measured from their start, so the start is
+   the prior. k = 0 is the initial row alone. Every k is scored on the same
+   ratings: each new movie's ratings beyond its first 5 (in a seeded order).
 
 The score is the RMSE on those ratings (predictions clipped to 1..5), as the
 mean ± std over seeds. As a reference, "retrain" trains a new model from
@@ -50,7 +55,11 @@ from torch import Tensor, nn
 
 from vocabgraft import Vocab
 from vocabgraft.datasets.movielens import MovieLens100k, movielens_100k
+from vocabgraft.datasets.packaged import glove_6b_50d
 from vocabgraft.init import Initializer, Mean, Neighbors, Zeros
+from vocabgraft.init.features import FromFeatures
+from vocabgraft.init.featurize import Numeric, Tags, Text
+from vocabgraft.table.core import EmbeddingTable
 from vocabgraft.torch import PartialEmbedding, graft
 
 LOCAL_WHEELS = Path(__file__).resolve().parents[1] / ".whl"
@@ -72,11 +81,10 @@ class Config:
             (``l2`` 0.1 of 0.05, 0.1, 0.2: RMSE 0.902 after 20 epochs).
         warm_share: the share of old ratings kept aside for the warm RMSE.
         shot_steps, shot_lr: training of the new rows: full-batch Adam steps
-            on the revealed ratings, with the same loss and ``l2``. With the
-            user tables frozen that loss is convex in the new rows, so trained
-            to convergence every start ends in the same place: the start
-            matters through a short budget of steps, as in a system that
-            updates new items' rows briefly as ratings come in.
+            on the revealed ratings, with the same loss and ``l2``, except that
+            a new item's penalty is the squared distance of its vector and its
+            bias from their start (the start acts as the prior). With the user
+            tables frozen that loss is convex in the new rows.
         retrain: also train a new model from scratch per k, as a reference.
     """
 
@@ -273,10 +281,29 @@ def add_new_items(model: MatrixFactorization, part: Split, init: Initializer, se
     return Grown(grown, *tables)
 
 
+def shot_loss(grown: Grown, batch: Ratings, start: tuple[Tensor, Tensor], l2: float) -> Tensor:
+    """The training loss, with the new rows' L2 penalty measured from their start rows.
+
+    The start is the prior: a row predicted from features is pulled back to
+    that prediction, not to zero, so one rating moves it only as far as that
+    rating's evidence warrants. The item bias is held to its start the same
+    way (the base model leaves biases unpenalised: there every bias has many
+    ratings, here it may have one).
+    """
+    model = grown.model
+    pred, _ = model(batch.user, batch.item)
+    p, q = model.user(batch.user), model.item(batch.item)
+    b = model.item_bias(batch.item)[:, 0]
+    q0, b0 = start[0][batch.item], start[1][batch.item, 0]
+    norm = (p.pow(2).sum(-1) + (q - q0).pow(2).sum(-1) + (b - b0).pow(2)).mean()
+    return nn.functional.mse_loss(pred, batch.rating) + l2 * norm
+
+
 def train_new_rows(grown: Grown, support: Ratings, config: Config) -> None:
     opt = torch.optim.Adam([grown.item.rows, grown.item_bias.rows], lr=config.shot_lr)
+    start = (grown.item.merged_weight().detach(), grown.item_bias.merged_weight().detach())
     for _ in range(config.shot_steps):
-        loss = loss_fn(grown.model, support, config.l2)
+        loss = shot_loss(grown, support, start, config.l2)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -296,29 +323,40 @@ def check_old_rows_unchanged(base: MatrixFactorization, grown: Grown, part: Spli
     assert torch.equal(before, after), "old items' predictions moved"
 
 
-def initializers(data: MovieLens100k, part: Split) -> tuple[dict[str, Initializer], int]:
+def initializers(
+    data: MovieLens100k, part: Split, glove: EmbeddingTable
+) -> tuple[dict[str, Initializer], int, FromFeatures]:
     mates, fell_back = genre_mates(data, part)
+    # Each old movie's number of training ratings: rarely rated movies' rows stay
+    # near their random start, far from where a new movie lands, so they count less.
+    count = np.bincount(part.train.item.numpy(), minlength=len(part.old))
+    counts = dict(zip(part.tokens, count.tolist()))
+    features = FromFeatures(
+        data.item_features(),
+        [Tags("genres"), Numeric("year"), Text("title", table=glove)],
+        weights=count,
+    )
     inits: dict[str, Initializer] = {
         "Zeros": Zeros(),
         "Mean": Mean(),
-        # Each old movie weighs as many training ratings as it has: rarely rated
-        # movies' rows stay near their start, far from where a new movie lands.
-        "Mean by ratings": Mean(
-            weights=np.bincount(part.train.item.numpy(), minlength=len(part.old))
-        ),
-        "Neighbors": Neighbors(mates, fallback=Mean()),
+        "Mean by ratings": Mean(weights=count),
+        "Neighbors": Neighbors(mates, counts=counts, fallback=Mean(weights=count)),
+        "Features": features,
     }
-    return inits, fell_back
+    return inits, fell_back, features
 
 
-def run_seed(data: MovieLens100k, seed: int, config: Config) -> dict[str, Any]:
+def run_seed(
+    data: MovieLens100k, glove: EmbeddingTable, seed: int, config: Config
+) -> dict[str, Any]:
     """One seed: RMSE on the new items' scored ratings per initializer and k, and facts."""
     part = split(data, seed, config)
     n_items = len(part.old) + len(part.new)
     t0 = time.perf_counter()
     base = train_base(part.train, data.num_users, len(part.old), config, seed)
     train_s = time.perf_counter() - t0
-    inits, fell_back = initializers(data, part)
+    inits, fell_back, features = initializers(data, part, glove)
+    fit = features.fit(base.item.weight.detach().numpy(), part.tokens[: len(part.old)])
     scores: dict[str, dict[int, float]] = {}
     moved: dict[str, bool] = {}
     shot_s: list[float] = []
@@ -349,6 +387,8 @@ def run_seed(data: MovieLens100k, seed: int, config: Config) -> dict[str, Any]:
         "train_ratings": len(part.train),
         "scored_ratings": len(part.query),
         "neighbors_fell_back": fell_back,
+        "features_fit": fit.to_dict(),
+        "features_summary": fit.summary(),
         "warm_rmse": rmse(base, part.warm_test),
         "base_train_s": train_s,
         "new_rows_train_s": float(np.mean(shot_s)),
@@ -369,15 +409,21 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, list[float]
     return out
 
 
-def run(data: MovieLens100k, config: Config, progress: Callable[..., None] = log) -> dict[str, Any]:
+def run(
+    data: MovieLens100k,
+    glove: EmbeddingTable,
+    config: Config,
+    progress: Callable[..., None] = log,
+) -> dict[str, Any]:
     """The whole experiment; returns everything the JSON line reports."""
     t0 = time.perf_counter()
     per_seed = []
     for seed in range(config.seeds):
-        result = run_seed(data, seed, config)
+        result = run_seed(data, glove, seed, config)
         progress(
             f"seed {seed}: {result['new_items']} new items, warm RMSE {result['warm_rmse']:.4f}, "
-            f"base model trained in {result['base_train_s']:.1f} s"
+            f"base model trained in {result['base_train_s']:.1f} s; features: "
+            f"{result['features_summary']}"
         )
         per_seed.append(result)
     return {
@@ -429,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = args.data or (LOCAL_WHEELS if any(LOCAL_WHEELS.glob("recbole-*.whl")) else None)
     data = movielens_100k(source)
     log(f"{data}")
-    result = run(data, config)
+    glove = glove_6b_50d()
+    result = run(data, glove, config)
     first = result["per_seed"][0]
     print(
         f"MovieLens 100k, new-item RMSE over {config.seeds} seeds (mean ± std); "

@@ -14,12 +14,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vocabgraft import EmbeddingTable
 from vocabgraft.datasets import movielens
 from vocabgraft.datasets.movielens import MovieLens100k, movielens_100k, movielens_100k_source
 from vocabgraft.errors import FormatError, VocabgraftError
@@ -241,6 +243,14 @@ def _zip(path: Path, members: dict[str, str]) -> Path:
     return path
 
 
+def test_item_features_hold_genres_years_and_titles(ml: MovieLens100k) -> None:
+    f = ml.item_features()
+    assert f.ids == ml.item_ids.tolist() and len(f) == 1682
+    assert f.take(["1"], "genres") == [["Animation", "Children's", "Comedy"]]
+    assert f.take(["1"], "title") == ["Toy Story"] and f.take(["1"], "year") == [1995]
+    assert sum(y is None for y in f.columns["year"]) == 2
+
+
 # -- the cold-start example --------------------------------------------------------------
 
 
@@ -262,41 +272,46 @@ def tiny(example: ModuleType) -> object:
 
 @pytest.mark.torch
 def test_the_example_runs_and_keeps_old_rows(
-    example: ModuleType, ml: MovieLens100k, tiny: object
+    example: ModuleType, ml: MovieLens100k, glove: EmbeddingTable, tiny: Any
 ) -> None:
-    result = example.run(ml, tiny, progress=lambda *a: None)
+    result = example.run(ml, glove, tiny, progress=lambda *a: None)
     (seed,) = result["per_seed"]
     assert seed["new_items"] == 94  # 10% of the 939 movies with 20 or more ratings
-    assert set(result["summary"]) == {"Zeros", "Mean", "Mean by ratings", "Neighbors"}
+    starts = ["Zeros", "Mean", "Mean by ratings", "Neighbors", "Features"]
+    assert list(result["summary"]) == starts
     for by_k in result["summary"].values():
         assert set(by_k) == {"0", "1", "3"}
         assert all(np.isfinite(v).all() for v in by_k.values())
-    assert seed["new_rows_moved"] == dict.fromkeys(
-        ["Zeros", "Mean", "Mean by ratings", "Neighbors"], True
-    )
+    assert seed["new_rows_moved"] == dict.fromkeys(starts, True)
+    fit = seed["features_fit"]
+    assert fit["features"] == {"genres": 19, "year": 2, "title": 50}
+    assert len(fit["r2_per_dimension"]) == tiny.dim and fit["weighted"]
     json.dumps(result)
 
 
 @pytest.mark.torch
 def test_only_new_rows_train_and_neighbors_start_at_the_genre_mates_mean(
-    example: ModuleType, ml: MovieLens100k, tiny: object
+    example: ModuleType, ml: MovieLens100k, glove: EmbeddingTable, tiny: Any
 ) -> None:
     import torch
 
     part = example.split(ml, 0, tiny)
     base = example.train_base(part.train, ml.num_users, len(part.old), tiny, 0)
     mates, _ = example.genre_mates(ml, part)
-    init = example.initializers(ml, part)[0]["Neighbors"]
+    init = example.initializers(ml, part, glove)[0]["Neighbors"]
     grown = example.add_new_items(base, part, init, 0)
     n_old = len(part.old)
     row_of = {token: i for i, token in enumerate(part.tokens)}
+    # Each genre mate weighs its number of training ratings.
+    count = torch.bincount(part.train.item, minlength=n_old).double()
     for name, table in (("item", grown.item), ("item_bias", grown.item_bias)):
         old = getattr(base, name).weight.detach().double()
         for j, token in enumerate(part.tokens[n_old:]):
             if token in mates:
-                expected = old[[row_of[t] for t in mates[token]]].mean(0)
-            else:
-                expected = old.mean(0)  # no old movie shares a genre: the fallback, Mean()
+                rows = [row_of[t] for t in mates[token]]
+                expected = count[rows] @ old[rows] / count[rows].sum()
+            else:  # no old movie shares a genre: the fallback, Mean(weights=count)
+                expected = count @ old / count.sum()
             got = table.merged_weight()[n_old + j].double()
             assert torch.allclose(got, expected, rtol=1e-6, atol=1e-7), (name, token)
 
@@ -341,9 +356,10 @@ def test_the_example_script_prints_a_table_and_a_json_line(
     out = capsys.readouterr().out.strip().splitlines()
     assert out[2].startswith("| new rows start from | k=0 | k=1 | k=3 | k=5 |")
     result = json.loads(out[-1])
-    assert result["config"]["seeds"] == 1 and set(result["summary"]) == {
+    assert result["config"]["seeds"] == 1 and list(result["summary"]) == [
         "Zeros",
         "Mean",
         "Mean by ratings",
         "Neighbors",
-    }
+        "Features",
+    ]

@@ -24,11 +24,15 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vocabgraft._cache import cache_dir
 from vocabgraft.errors import FormatError, VocabgraftError
+
+if TYPE_CHECKING:
+    from vocabgraft.init.featurize import ItemFeatures
 
 __all__ = ["RECBOLE_REQUIREMENT", "MovieLens100k", "movielens_100k", "movielens_100k_source"]
 
@@ -89,15 +93,37 @@ class MovieLens100k:
 
     @property
     def num_users(self) -> int:
+        """How many users (943)."""
         return len(self.user_ids)
 
     @property
     def num_items(self) -> int:
+        """How many movies (1,682)."""
         return len(self.item_ids)
 
     def item_genres(self, item: int) -> list[str]:
         """The genre names of item index ``item``."""
         return [g for g, has in zip(self.genre_names, self.genres[item]) if has]
+
+    def item_features(self) -> ItemFeatures:
+        """Each movie's genres, release year and title, keyed by ``item_ids``.
+
+        The year is missing (``None``) for the two movies without one.
+
+        For :class:`vocabgraft.init.features.FromFeatures`, e.g. with
+        ``[Tags("genres"), Numeric("year"), Text("title", table=glove)]``.
+        """
+        from vocabgraft.init.featurize import ItemFeatures
+
+        return ItemFeatures(
+            self.item_ids.tolist(),
+            {
+                "genres": [self.item_genres(i) for i in range(self.num_items)],
+                "year": [None if y < 0 else int(y) for y in self.years.tolist()],
+                "title": self.titles.tolist(),
+            },
+            source=f"MovieLens 100k items ({self.source})",
+        )
 
     def __repr__(self) -> str:
         return (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vocabgraft.errors import TokenNotFoundError, VocabgraftError
+from vocabgraft.errors import ArgumentTypeError, TokenNotFoundError, VocabgraftError
 
 if TYPE_CHECKING:
     pass
@@ -125,6 +125,8 @@ class Subtokens(InitializerBase):
     fallback: Initializer | None = None
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """One row per new token: the mean of its pieces' rows."""
+
         def pieces_of(token: str) -> tuple[list[Any], Sequence[float] | None] | None:
             pieces = list(self.tokenize(token))
             if not pieces:
@@ -147,7 +149,14 @@ class Neighbors(InitializerBase):
         weights: a weight per existing token (e.g. popularity), used for the
             list entries of ``mapping``. Tokens it does not name weigh 1.
         fallback: the initializer for new tokens that ``mapping`` does not
-            name; without one they are an error.
+            name (or that ``threshold`` or ``counts`` leave without related
+            tokens); without one they are an error.
+        counts: how many interactions trained each existing row (tokens it
+            does not name count 0). Each related row's weight is multiplied by
+            its count, so a rarely seen item, whose row is mostly its random
+            start, counts less.
+        threshold: with ``{token: similarity}`` entries, related tokens whose
+            similarity is below it are dropped.
 
     A related token that is not an existing row is always an error.
 
@@ -158,42 +167,56 @@ class Neighbors(InitializerBase):
     ...                   weights_fn=lambda: np.array([[1., 0], [0, 1], [5, 5]]))
     >>> Neighbors({"sandal": {"shoe": 3, "boot": 1}})(ctx).tolist()
     [[0.75, 0.25]]
+    >>> Neighbors({"sandal": {"shoe": 0.9, "boot": 0.2}}, threshold=0.5)(ctx).tolist()
+    [[1.0, 0.0]]
     """
 
     mapping: Mapping[str, Sequence[str] | Mapping[str, float]]
     weights: Mapping[str, float] | None = None
     fallback: Initializer | None = None
+    counts: Mapping[str, float] | None = None
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         for token, related in self.mapping.items():
             if isinstance(related, str):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"Neighbors: mapping[{token!r}] is a string; give a list of related tokens "
                     f"(e.g. [{related!r}]) or a {{token: weight}} dict"
                 )
 
-    def __call__(self, ctx: InitContext) -> np.ndarray:
-        def related_of(token: str) -> tuple[list[Any], Sequence[float]] | None:
-            related = self.mapping.get(token)
-            if related is None:
-                return None
-            if isinstance(related, Mapping):
-                names, weights = list(related), [float(v) for v in related.values()]
-            else:
-                names, table = list(related), self.weights or {}
-                weights = [float(table.get(r, 1.0)) for r in names]
-            if not names:
-                raise VocabgraftError(f"Neighbors: mapping[{token!r}] names no related tokens")
-            for r in names:
-                if not isinstance(r, str):
-                    raise VocabgraftError(
-                        f"Neighbors: related items are tokens (str). Received {r!r} for {token!r}"
-                    )
-            return names, weights
+    def _related(self, token: str) -> tuple[list[str], list[float]] | None:
+        """The related tokens of ``token`` and their weights, after threshold and counts."""
+        related = self.mapping.get(token)
+        if related is None:
+            return None
+        if isinstance(related, Mapping):
+            names, weights = list(related), [float(v) for v in related.values()]
+            if self.threshold is not None:
+                kept = [k for k, v in enumerate(weights) if v >= self.threshold]
+                names, weights = [names[k] for k in kept], [weights[k] for k in kept]
+        else:
+            names, table = list(related), self.weights or {}
+            weights = [float(table.get(r, 1.0)) for r in names]
+        if not names and self.threshold is None:
+            raise VocabgraftError(f"Neighbors: mapping[{token!r}] names no related tokens")
+        for r in names:
+            if not isinstance(r, str):
+                raise VocabgraftError(
+                    f"Neighbors: related items are tokens (str). Received {r!r} for {token!r}"
+                )
+        if self.counts is not None:
+            weights = [w * float(self.counts.get(r, 0.0)) for r, w in zip(names, weights)]
+        if not names or sum(weights) <= 0:
+            return None
+        return names, weights
 
-        return _pooled(
-            "Neighbors", ctx, related_of, self.fallback, "the mapping has no entry for them"
-        )
+    def __call__(self, ctx: InitContext) -> np.ndarray:
+        """One row per new token: the weighted mean of its related tokens' rows."""
+        why = "the mapping has no entry for them"
+        if self.threshold is not None or self.counts is not None:
+            why += ", or none of their related tokens passes threshold or has a count"
+        return _pooled("Neighbors", ctx, self._related, self.fallback, why)
 
 
 @dataclass(frozen=True)
@@ -203,6 +226,7 @@ class Copy(InitializerBase):
     token: str
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """The named token's row, repeated for every new row."""
         w = ctx.rows_for("Copy")
         i = _existing_row("Copy", ctx, self.token, "the new rows", len(w))
         return np.broadcast_to(np.asarray(w[i], dtype=np.float32), (ctx.n, ctx.dim)).copy()
