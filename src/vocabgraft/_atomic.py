@@ -3,7 +3,8 @@
 Outputs are written beside their destination under a scratch name
 (``.NAME.vg-tmp-PID-XXXX``) and renamed into place. Replacing an existing
 folder takes two renames (the old one to ``.NAME.vg-old-PID-XXXX``, then the
-new one into place) under an exclusive lock on the parent folder. A process
+new one into place) under an exclusive lock on the parent folder, or one
+atomic swap where the file system offers it (Linux ``RENAME_EXCHANGE``). A process
 killed at any moment leaves either the old output or the new one at the
 destination plus scratch entries named after its pid; :func:`recover`, which
 every write runs first, puts a moved-away old output back and removes the
@@ -12,15 +13,19 @@ permissions a plain ``open``/``mkdir`` would give under the umask.
 
 Test hook: ``VOCABGRAFT_TEST_PAUSE=point[,point...]`` makes a write print
 ``vocabgraft: test pause at POINT`` on stderr and sleep
-``VOCABGRAFT_TEST_PAUSE_SECONDS`` (default 60) at the named points: ``file``
+``VOCABGRAFT_TEST_PAUSE_SECONDS`` (default 60) at the named points of writes
+to a destination that is not itself a scratch name: ``file``
 (a file written, before its rename), ``dir`` (a folder written, before the
 lock), ``before-swap`` (the old folder moved away, the new one not yet in
 place) and ``after-swap`` (the new folder in place, the old one not yet
-removed). The kill tests use it to stop a write at each of those moments.
+removed). The kill tests use it to stop a write at each of those moments;
+``VOCABGRAFT_TEST_RENAME=two-step`` makes them take the two-rename path where
+the one-step swap is available.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -34,7 +39,7 @@ from pathlib import Path
 
 from vocabgraft.errors import OutputExistsError
 
-__all__ = ["atomic_dir", "atomic_path", "is_vocabgraft_output", "recover"]
+__all__ = ["atomic_dir", "atomic_path", "check_output", "is_vocabgraft_output", "recover"]
 
 _SCRATCH = re.compile(r"^\.(?P<target>.+)\.vg-(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]+$")
 # What vocabgraft writes into its folders: a table cache and a demo report.
@@ -46,10 +51,10 @@ _REPORT_FILES = frozenset({"results.json", "report.md"})
 # -- recovery of killed writes -----------------------------------------------------------
 
 
-def _pause(point: str) -> None:
-    """The test hook described in the module docstring."""
+def _pause(point: str, target: Path) -> None:
+    """The test hook described in the module docstring (for user-visible targets only)."""
     wanted = os.environ.get("VOCABGRAFT_TEST_PAUSE", "")
-    if point in wanted.split(","):
+    if point in wanted.split(",") and not _SCRATCH.match(target.name):
         print(f"vocabgraft: test pause at {point}", file=sys.stderr, flush=True)
         time.sleep(float(os.environ.get("VOCABGRAFT_TEST_PAUSE_SECONDS", "60")))
 
@@ -144,7 +149,8 @@ def recover(path: str | os.PathLike[str]) -> None:
         for entry, name, kind in stale:
             target = parent / name
             try:
-                if kind == "old" and not os.path.lexists(target):
+                # A scratch folder moved aside by a nested write is scratch too.
+                if kind == "old" and not _SCRATCH.match(name) and not os.path.lexists(target):
                     os.rename(entry, target)
                 else:
                     _remove(entry)
@@ -194,6 +200,19 @@ def _holds_cwd(target: Path) -> bool:
     here = Path.cwd().resolve()
     there = target.resolve()
     return here == there or there in here.parents
+
+
+def check_output(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse early a folder destination that :func:`atomic_dir` would refuse at the end.
+
+    Args:
+        path: the folder about to be written.
+        overwrite: whether an earlier vocabgraft output may be replaced.
+
+    Raises:
+        OutputExistsError: ``path`` exists and may not be replaced.
+    """
+    _check_replaceable(Path(os.path.abspath(path)), overwrite)
 
 
 def _check_replaceable(target: Path, overwrite: bool) -> None:
@@ -258,7 +277,7 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
         yield tmp
         # Some writers (safetensors among them) create the file owner-only.
         os.chmod(tmp, 0o666 & ~_umask())
-        _pause("file")
+        _pause("file", target)
         if overwrite:
             os.replace(tmp, target)
         else:
@@ -302,21 +321,42 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
     os.mkdir(tmp, 0o777)
     try:
         yield tmp
-        _pause("dir")
+        _pause("dir", target)
         _commit(tmp, target, overwrite)
     finally:
         _remove(tmp)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``), if possible."""
+    if sys.platform != "linux" or os.environ.get("VOCABGRAFT_TEST_RENAME") == "two-step":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _commit(tmp: Path, target: Path, overwrite: bool) -> None:
-    """Move ``tmp`` to ``target`` under the parent's lock, swapping out an old output."""
+    """Move ``tmp`` to ``target`` under the parent's lock, swapping out an old output.
+
+    Where the file system can swap two names in one step, ``target`` is never
+    missing; elsewhere the old output is renamed aside first, and a kill
+    between the two renames is undone by :func:`recover`.
+    """
     old = None
     with _locked(target.parent):
         _check_replaceable(target, overwrite)
         if os.path.lexists(target):
+            if _exchange(tmp, target):
+                _pause("after-swap", target)
+                return  # tmp holds the old output now; the caller removes it
             old = _scratch(target, "old")
             os.rename(target, old)
-            _pause("before-swap")
+            _pause("before-swap", target)
         try:
             os.rename(tmp, target)
         except BaseException:
@@ -324,6 +364,6 @@ def _commit(tmp: Path, target: Path, overwrite: bool) -> None:
                 os.rename(old, target)
             raise
         if old is not None:
-            _pause("after-swap")
+            _pause("after-swap", target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

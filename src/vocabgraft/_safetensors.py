@@ -26,12 +26,19 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import save_file
 
-from vocabgraft._atomic import atomic_dir, atomic_path, is_vocabgraft_output, recover
+from vocabgraft._atomic import (
+    atomic_dir,
+    atomic_path,
+    check_output,
+    is_vocabgraft_output,
+    recover,
+)
 from vocabgraft.errors import FormatError
 
 __all__ = [
     "atomic_dir",
     "atomic_path",
+    "check_output",
     "is_vocabgraft_output",
     "open_arrays",
     "recover",
@@ -108,7 +115,9 @@ def _tensor_spec(path: Path, name: str, info: Any, data_size: int) -> tuple[Any,
 
     def bad(what: str) -> FormatError:
         return FormatError(
-            f"tensor {name!r}: {what}", path=path, hint="The file is damaged; write it again"
+            f"tensor {name!r}: {what}",
+            path=path,
+            hint="The file is truncated or damaged; write it again",
         )
 
     if not isinstance(info, dict):
@@ -123,10 +132,7 @@ def _tensor_spec(path: Path, name: str, info: Any, data_size: int) -> tuple[Any,
         raise bad(f"data_offsets {offsets!r} is not two non-negative integers")
     begin, end = offsets
     if not begin <= end <= data_size:
-        raise bad(
-            f"data_offsets [{begin}, {end}] lie outside the {data_size} data bytes "
-            "(the file is truncated or damaged)"
-        )
+        raise bad(f"data_offsets [{begin}, {end}] lie outside the {data_size} data bytes")
     need = math.prod(shape) * np.dtype(dtype).itemsize
     if end - begin != need:
         raise bad(

@@ -91,7 +91,7 @@ def test_align_refuses_to_overwrite(
     (tmp_path / "out").mkdir()
     args = ["align", "--vocab", str(tmp_path / "v.txt"), "--vectors", str(vectors)]
     assert main([*args, "--out", str(tmp_path / "out")]) == 1
-    assert "exists; pass overwrite=True" in capsys.readouterr().err
+    assert "exists; pass --overwrite to replace it" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "out"), "--overwrite"]) == 0
 
 
@@ -123,9 +123,10 @@ def test_impute_other_methods(
     assert len(out.strip().splitlines()) == 3
 
 
-def test_impute_k_must_be_positive(vectors: Path) -> None:
-    with pytest.raises(SystemExit, match="-k must be at least 1"):
+def test_impute_k_must_be_positive(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="2"):
         main(["impute", "x", "--vectors", str(vectors), "-k", "0"])
+    assert "argument -k: must be 1 or more, got 0" in capsys.readouterr().err
 
 
 def test_vocab_tokens_with_tabs_but_no_count_stay_whole(
@@ -137,3 +138,24 @@ def test_vocab_tokens_with_tabs_but_no_count_stay_whole(
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [r["token"] for r in rows] == ["a\tb", "cat"]
     assert Vocab(["a\tb"]).tokens == ["a\tb"]
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "unmatched"),
+    # simple: "Dog's" -> "dog" + "'s" (the table lacks "'s"), "sat." -> "sat".
+    [("simple", ["'s"]), ("whitespace", ["Cats.", "Dog's", "sat."])],
+    ids=["simple", "whitespace"],
+)
+def test_corpus_tokenizer_splits_punctuation_and_clitics(
+    vectors: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tokenizer: str,
+    unmatched: list[str],
+) -> None:
+    (tmp_path / "c.txt").write_text("The cat sat. Dog's mat\nCats.\n", encoding="utf-8")
+    args = ["align", "--corpus", str(tmp_path / "c.txt"), "--vectors", str(vectors), "--json"]
+    assert main([*args, "--tokenizer", tokenizer, "--match", "exact,lower"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    missing = sorted(r["token"] for r in report["top_unmatched"])
+    assert missing == unmatched

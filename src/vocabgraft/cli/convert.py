@@ -3,57 +3,56 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
 import numpy as np
 
-from vocabgraft.cli._common import add_json_arg, emit
+from vocabgraft.cli._common import (
+    add_json_arg,
+    add_read_args,
+    check_destination,
+    count,
+    emit,
+    load_vectors,
+    save_table,
+)
 
 
 def add_parser(sub: Any) -> None:
+    """Add the ``convert`` command to ``sub``."""
     p = sub.add_parser(
         "convert",
         help="convert vectors (GloVe, word2vec, fastText, npy) to a table cache that opens in ms",
     )
     p.add_argument("src", help="the vectors file (format sniffed) or a table cache")
     p.add_argument("dst", help="the cache folder to write")
-    p.add_argument("--format", help="the source format when it cannot be sniffed")
-    p.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors")
+    add_read_args(p)
+    p.add_argument("--limit", type=count, metavar="N", help="read only the first N vectors")
     p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
-    p.add_argument(
-        "--encoding",
-        default="utf-8",
-        help="the text encoding of the tokens (default utf-8; e.g. cp1252 for old fastText models)",
-    )
     p.add_argument("--vocab", dest="vocab_path", metavar="FILE", help="word list for a .npy matrix")
     p.add_argument(
-        "--skip-bad-rows",
+        "--overwrite",
         action="store_true",
-        help="skip malformed rows (they are counted and reported) instead of stopping",
+        help="replace DST if it is an earlier vocabgraft cache (any other folder is refused)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocabgraft.io import load
-
+    """Convert ``args.src`` to a cache at ``args.dst``; print what was written."""
+    check_destination(args.dst, "DST", overwrite=args.overwrite)
     start = time.perf_counter()
-    table = load(
+    table = load_vectors(
+        args,
         args.src,
-        format=args.format,
         limit=args.limit,
         dtype=np.dtype(args.dtype),
-        on_error="skip" if args.skip_bad_rows else "raise",
         vocab_path=args.vocab_path,
-        encoding=args.encoding,
     )
-    path = table.save(args.dst, overwrite=args.overwrite)
+    path = save_table(table, args.dst, overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
-    skipped = table.meta.get("skipped")
     info = {
         "src": args.src,
         "dst": str(path),
@@ -61,11 +60,9 @@ def run(args: argparse.Namespace) -> int:
         "dim": table.dim,
         "dtype": str(table.dtype),
         "subwords": None if table.subwords is None else type(table.subwords).kind,
-        "skipped": skipped,
+        "skipped": table.meta.get("skipped"),
         "seconds": round(elapsed, 3),
     }
     text = f"wrote {path}: {len(table):,} x {table.dim} {table.dtype} in {elapsed:.1f} s"
-    if skipped:
-        print(f"skipped malformed rows: {skipped}", file=sys.stderr)
     emit(args, text, info)
     return 0

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors, positive
 from vocabgraft.init import (
     InitContext,
     Initializer,
@@ -30,6 +30,7 @@ METHODS = ("subword", "mean", "normal")
 
 
 def add_parser(sub: Any) -> None:
+    """Add the ``impute`` command to ``sub``."""
     p = sub.add_parser(
         "impute",
         help="build vectors for words the table lacks (subword model, mean, matched normal)",
@@ -44,7 +45,9 @@ def add_parser(sub: Any) -> None:
         "table and cached); mean: the mean row; normal: a sample matching the rows' mean "
         "and covariance (default: subword)",
     )
-    p.add_argument("-k", type=int, default=10, metavar="N", help="neighbours per word (default 10)")
+    p.add_argument(
+        "-k", type=positive, default=10, metavar="N", help="neighbours per word (default 10)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for --method normal (default 0)")
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -73,17 +76,16 @@ def initializer(name: str, table: EmbeddingTable, *, progress: bool = True) -> I
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise SystemExit(f"vocabgraft impute: error: -k must be at least 1, got {args.k}")
+    """Print a first vector's nearest rows for each word."""
     table = load_vectors(args)
     init = initializer(args.method, table, progress=not args.json)
     words = list(args.words)
-    ctx = InitContext(
-        n=len(words),
-        dim=table.dim,
+    ctx = InitContext.build(
+        len(words),
+        table.dim,
         tokens=words,
         vocab=table.vocab,
-        rng=np.random.default_rng(args.seed),
+        seed=args.seed,
         weights_fn=lambda: table.vectors,
     )
     vectors = np.asarray(resolve_init(init, ctx), dtype=np.float32)

@@ -7,19 +7,23 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, count, emit, load_vectors
 
 
 def add_parser(sub: Any) -> None:
+    """Add the ``info`` command to ``sub``."""
     p = sub.add_parser("info", help="rows, dims, dtype, norm statistics and sample tokens")
     p.add_argument("path", nargs="?", help="vectors or a table cache (default: --vectors)")
     add_vectors_arg(p)
-    p.add_argument("--sample", type=int, default=10, metavar="N", help="sample tokens to show")
+    p.add_argument(
+        "--sample", type=count, default=10, metavar="N", help="sample tokens to show (default 10)"
+    )
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def describe(table: Any, sample: int = 10) -> dict[str, Any]:
+    """Rows, dims, dtype, source, norm statistics and sample tokens of ``table``."""
     norms = table.norms()
     n = len(table)
     stats = (
@@ -48,6 +52,7 @@ def describe(table: Any, sample: int = 10) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print what the table at ``args.path`` (or ``--vectors``) holds."""
     table = load_vectors(args, args.path)
     info = describe(table, args.sample)
     lines = [

@@ -5,22 +5,24 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors
+from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors, positive
 from vocabgraft.errors import TokenNotFoundError
 
 
 def add_parser(sub: Any) -> None:
+    """Add the ``neighbors`` command to ``sub``."""
     p = sub.add_parser("neighbors", help="nearest neighbours of words by cosine similarity")
     p.add_argument("words", nargs="+", metavar="WORD")
     add_vectors_arg(p)
-    p.add_argument("-k", type=int, default=10, metavar="N", help="neighbours per word (default 10)")
+    p.add_argument(
+        "-k", type=positive, default=10, metavar="N", help="neighbours per word (default 10)"
+    )
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise SystemExit(f"vocabgraft neighbors: error: -k must be at least 1, got {args.k}")
+    """Print the ``-k`` nearest rows of each word."""
     table = load_vectors(args)
     missing = [w for w in args.words if w not in table]
     if missing:
