@@ -17,10 +17,11 @@ import numpy as np
 from vocabgraft._arrays import tensor_to_numpy
 from vocabgraft.errors import ArgumentError, ArgumentTypeError
 from vocabgraft.table.core import EmbeddingTable
+from vocabgraft.table.topk import topk
 
 __all__ = ["as_matrix", "blocks", "cosine", "nearest", "row_changes", "unit"]
 
-BLOCK = 1 << 22  # float64 values per block of rows (32 MiB)
+BLOCK = 1 << 20  # float64 values per block of rows (8 MiB)
 
 
 def unwrap(table: Any) -> Any:
@@ -100,16 +101,6 @@ def row_changes(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.n
     return l2, cd
 
 
-def _keep_top(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` highest scores and their ids, highest first; the lower id wins a tie."""
-    if len(scores) > k:
-        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-        keep = scores >= kth  # every tie of the k-th score, so the id decides exactly
-        scores, ids = scores[keep], ids[keep]
-    order = np.lexsort((ids, -scores))[:k]
-    return scores[order], ids[order]
-
-
 def nearest(
     table: Any, ids: Sequence[int] | np.ndarray, k: int, exclude: Iterable[int] = ()
 ) -> np.ndarray:
@@ -117,14 +108,14 @@ def nearest(
 
     A row is never its own neighbour, and rows in ``exclude`` (padding,
     ``<unk>``) are nobody's. Ties go to the lower id. The table is read a block
-    of rows at a time.
+    of rows at a time, by :func:`vocabgraft.table.topk.topk`.
 
     >>> w = np.array([[0, 0], [1, 0.1], [1, 0.12], [0.8, 0.6], [-1, 0]])
     >>> nearest(w, [1], k=2, exclude=[0]).tolist()
     [[2, 3]]
     """
     arr = as_matrix(table)
-    n, dim = arr.shape
+    n = len(arr)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     skip = np.unique(np.asarray(list(exclude), dtype=np.int64))
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
@@ -136,19 +127,7 @@ def nearest(
                 f"k={k} nearest neighbours of row {i} need {k} other rows, but the table has "
                 f"{n} rows of which {n - left} are the row itself or excluded; lower k"
             )
-    queries = unit(arr[ids])
-    best = [(np.empty(0), np.empty(0, np.int64)) for _ in ids]
-    for s in blocks(n, dim):
-        block = unit(arr[s])
-        block_ids = np.arange(s.start, s.stop)
-        gone = (skip >= s.start) & (skip < s.stop)
-        for j, q in enumerate(queries):
-            scores = block @ q
-            scores[skip[gone] - s.start] = -np.inf
-            if s.start <= ids[j] < s.stop:
-                scores[ids[j] - s.start] = -np.inf
-            top_s, top_i = best[j]
-            best[j] = _keep_top(
-                np.concatenate([top_s, scores]), np.concatenate([top_i, block_ids]), k
-            )
-    return np.array([i for _, i in best], dtype=np.int64).reshape(len(ids), k)
+    # Each query leaves out itself and the excluded rows.
+    own = np.column_stack([ids, np.broadcast_to(skip, (len(ids), len(skip)))])
+    found, _ = topk(arr[ids], arr, int(k), exclude=own)
+    return found
