@@ -235,17 +235,30 @@ def test_written_model_matches_the_reference_formula(tmp_path: Path, new_format:
     ("cut", "match"),
     [
         (6, r"byte 0: the file ends at byte 6 while reading the file signature"),
-        (95, r"byte 92: the file ends at byte 95 while reading entry 1 of the dictionary"),
-        (150, r"while reading the input matrix \(23 x 4 float32\)"),
+        (95, r"byte 64: the header field size is 3, but a fastText model allows at most 0, as "
+         r"the 3 bytes left in the file hold no more entries"),
+        (130, r"byte 124: the file ends at byte 130 while reading entry 3 of the dictionary"),
+        (160, r"while reading the input matrix \(4 x 4 float32\)"),
         (-3, r"while reading the output matrix"),
     ],
-    ids=["signature", "dictionary", "input-matrix", "output-matrix"],
-)
+    ids=["signature", "dictionary-size", "dictionary", "input-matrix", "output-matrix"],
+)  # fmt: skip
 def test_truncated_model_names_what_was_cut(tmp_path: Path, cut: int, match: str) -> None:
-    path = _model(tmp_path)
+    path = _model(tmp_path, bucket=1)
     data = path.read_bytes()
     path.write_bytes(data[:cut])
     with pytest.raises(FormatError, match=match):
+        load(path, format="fasttext-bin")
+
+
+def test_header_promising_more_buckets_than_the_file_holds(tmp_path: Path) -> None:
+    path = _model(tmp_path)
+    path.write_bytes(path.read_bytes()[:150])
+    with pytest.raises(
+        FormatError,
+        match=r"byte 40: the header field bucket is 20, but a fastText model allows at most 5, "
+        r"as the 86 bytes left in the file hold no more rows of 4 float32",
+    ):
         load(path, format="fasttext-bin")
 
 

@@ -12,6 +12,15 @@ are in :data:`formats`. What each format can hold, and how it is read:
   fastText's word vectors and ``table.subwords`` gives any other word's.
 - ``.npy`` + word list: ``.txt`` tokens hold no newline; ``.parquet`` any string.
 
+Any of these files may be compressed with gzip, bz2 or xz, or sit in a zip
+(pick the file with ``member=`` when the zip holds several): the data is
+decompressed as it is read, never unpacked to disk. Only regular files are
+read: a FIFO or a device is refused at once rather than blocking. A file that
+changes while it is read (another program writes or truncates it) raises
+:class:`~vocabgraft.errors.FileChangedError`.
+
+:func:`write_word2vec` and :func:`write_glove` write tables back out.
+
 Tokens are decoded with ``encoding`` (UTF-8 by default); a token that does not
 decode is a malformed row like any other: an error naming its line or byte
 offset, or skipped and counted under ``on_error="skip"``.
@@ -26,7 +35,9 @@ offset, or skipped and counted under ``on_error="skip"``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -34,13 +45,23 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.errors import FormatError
+from vocabgraft.errors import ArgumentError, FormatError
 from vocabgraft.io._common import OnError, Parsed, Problems, ReadOptions, build_table
-from vocabgraft.io._sniff import sniff_format
+from vocabgraft.io._sniff import sniff_format, sniff_source
+from vocabgraft.io._source import open_source, stat_input
 from vocabgraft.io.gensim import from_gensim, to_gensim
+from vocabgraft.io.writers import write_glove, write_word2vec
 from vocabgraft.table.core import EmbeddingTable
 
-__all__ = ["formats", "from_gensim", "load", "sniff_format", "to_gensim"]
+__all__ = [
+    "formats",
+    "from_gensim",
+    "load",
+    "sniff_format",
+    "to_gensim",
+    "write_glove",
+    "write_word2vec",
+]
 
 formats: Mapping[str, str] = MappingProxyType(
     {
@@ -94,6 +115,7 @@ def load(
     progress: bool | None = None,
     vocab_path: str | os.PathLike[str] | None = None,
     encoding: str = "utf-8",
+    member: str | None = None,
 ) -> EmbeddingTable:
     """Read vectors from ``path`` into an :class:`~vocabgraft.EmbeddingTable`.
 
@@ -118,6 +140,19 @@ def load(
             found beside it.
         encoding: how tokens are encoded in the file (ASCII-compatible
             encodings only). A token that does not decode is a malformed row.
+        member: the file to read inside a zip (``"glove.6B.50d.txt"`` in
+            ``glove.6B.zip``); needed only when the zip holds several files.
+
+    Returns:
+        The table, with ``table.meta`` holding what the file said (format,
+        header, skipped rows).
+
+    Raises:
+        FormatError: the file is malformed, is not a regular file, or (as
+            :class:`~vocabgraft.errors.FileChangedError`) changed while it
+            was read.
+        InputNotFoundError: ``path`` does not exist.
+        ArgumentError: an argument has a bad value.
 
     Text files may use CRLF line ends and start with a UTF-8 byte order
     mark; both are dropped. Text is parsed fastest with pyarrow installed
@@ -135,36 +170,50 @@ def load(
     options = ReadOptions.make(
         path, limit=limit, dtype=dtype, on_error=on_error, progress=progress, encoding=encoding
     )
-    name = _format_name(format) if format is not None else sniff_format(path)
-    if name == "cache":
+    name = _format_name(format) if format is not None else None
+    folder = stat.S_ISDIR(stat_input(path).st_mode)
+    if folder and (name == "cache" or (name is None and (path / "table.json").is_file())):
         return _load_cache(path, options)
     if name == "gensim":
-        if format is None:
-            raise FormatError(
-                "a gensim save, which is a Python pickle: loading it can run code",
-                path=path,
-                hint="If you trust the file, pass format='gensim' (needs gensim)",
-            )
         from vocabgraft.io.gensim import read_gensim
 
         return read_gensim(path)
-    if not path.is_file():
-        raise FileNotFoundError(2, "No such file", str(path))
-    problems = Problems(path, options.on_error)
+    source = open_source(path, member)
+    name = name or sniff_source(source)
+    if name == "gensim":
+        raise FormatError(
+            "a gensim save, which is a Python pickle: loading it can run code",
+            path=path,
+            hint="If you trust the file, pass format='gensim' (needs gensim)",
+        )
+    if name == "cache":
+        raise FormatError(
+            "format='cache' reads a table cache folder, and this is a file",
+            path=path,
+            hint="Pass the folder written by EmbeddingTable.save, or another format=",
+        )
+    options = dataclasses.replace(options, source=source)
+    problems = Problems(source.label, options.on_error)
+    with source.guard():
+        parsed = _read(name, options, problems, vocab_path)
+    return build_table(parsed, problems, source=str(path))
+
+
+def _read(
+    name: str, options: ReadOptions, problems: Problems, vocab_path: str | os.PathLike[str] | None
+) -> Parsed:
     if name == "npy":
         from vocabgraft.io.npy import read_npy
 
-        parsed = read_npy(options, problems, None if vocab_path is None else Path(vocab_path))
-    else:
-        parsed = _reader(name)(options, problems)
-    return build_table(parsed, problems, source=str(path))
+        return read_npy(options, problems, None if vocab_path is None else Path(vocab_path))
+    return _reader(name)(options, problems)
 
 
 def _format_name(format: str) -> str:
     name = _ALIASES.get(format, format)
     if name not in formats:
         known = ", ".join(sorted(formats))
-        raise ValueError(f"unknown format {format!r}; vocabgraft reads: {known}")
+        raise ArgumentError(f"unknown format {format!r}; vocabgraft reads: {known}")
     return name
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import contextlib
-import mmap
 import os
 import warnings
 from collections.abc import Sequence
@@ -14,7 +12,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vocabgraft.errors import FormatError, VocabError
+from vocabgraft.errors import ArgumentError, FormatError, VocabError
+from vocabgraft.io._source import Source, open_source
 from vocabgraft.table.core import EmbeddingTable, SubwordModel
 from vocabgraft.vocab.core import Vocab
 
@@ -24,7 +23,7 @@ __all__ = [
     "Problems",
     "ReadOptions",
     "build_table",
-    "close_map",
+    "encoding_problem",
     "progress_bar",
 ]
 
@@ -45,6 +44,11 @@ class ReadOptions:
     on_error: OnError = "raise"
     progress: bool | None = None
     encoding: str = "utf-8"
+    source: Source | None = None
+
+    def opened(self) -> Source:
+        """The checked input (opened on first use when a reader is called directly)."""
+        return self.source if self.source is not None else open_source(self.path)
 
     @classmethod
     def make(
@@ -60,26 +64,22 @@ class ReadOptions:
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0
         ):
-            raise ValueError(f"limit must be a non-negative integer or None. Received: {limit!r}")
+            raise ArgumentError(
+                f"limit must be a non-negative integer or None. Received: {limit!r}"
+            )
         try:
             dt = np.dtype(dtype)
         except TypeError:
-            raise ValueError(
+            raise ArgumentError(
                 f"dtype must be float16, float32 or float64. Received: {dtype!r}"
             ) from None
         if dt not in _DTYPES:
-            raise ValueError(f"dtype must be float16, float32 or float64. Received: {dt}")
+            raise ArgumentError(f"dtype must be float16, float32 or float64. Received: {dt}")
         if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip'. Received: {on_error!r}")
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ValueError(f"unknown encoding {encoding!r}") from None
-        if " \n".encode(encoding, "replace") != b" \n":
-            raise ValueError(
-                f"encoding {encoding!r} does not write space and newline as single ASCII bytes; "
-                "the vector formats need an ASCII-compatible encoding (utf-8, latin-1, cp852, ...)"
-            )
+            raise ArgumentError(f"on_error must be 'raise' or 'skip'. Received: {on_error!r}")
+        problem = encoding_problem(encoding)
+        if problem is not None:
+            raise ArgumentError(problem)
         return cls(
             Path(path),
             None if limit is None else int(limit),
@@ -92,6 +92,20 @@ class ReadOptions:
     def want(self, available: int) -> int:
         """How many of ``available`` rows to read under ``limit``."""
         return available if self.limit is None else min(self.limit, available)
+
+
+def encoding_problem(encoding: str) -> str | None:
+    """What is wrong with ``encoding`` for the vector formats, or None if it will do."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return f"unknown encoding {encoding!r}"
+    if " \n".encode(encoding, "replace") != b" \n":
+        return (
+            f"encoding {encoding!r} does not write space and newline as single ASCII bytes; "
+            "the vector formats need an ASCII-compatible encoding (utf-8, latin-1, cp852, ...)"
+        )
+    return None
 
 
 class Problems:
@@ -246,7 +260,7 @@ def _first_occurrences(parsed: Parsed, problems: Problems) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def progress_bar(options: ReadOptions, total: int, desc: str, unit: str = "B") -> Any:
+def progress_bar(options: ReadOptions, total: int | None, desc: str, unit: str = "B") -> Any:
     """A tqdm counter on stderr; silent when stderr is not a terminal (``progress=None``)."""
     from tqdm.auto import tqdm
 
@@ -260,12 +274,6 @@ def progress_bar(options: ReadOptions, total: int, desc: str, unit: str = "B") -
         disable=disable,
         leave=False,
     )
-
-
-def close_map(mm: mmap.mmap) -> None:
-    """Close a memory map; if an array still views it (an error on the way), leave it to GC."""
-    with contextlib.suppress(BufferError):
-        mm.close()
 
 
 def undecodable_message(raw: bytes, encoding: str) -> tuple[str, str]:

@@ -25,23 +25,26 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vocabgraft.errors import FormatError
-from vocabgraft.io._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
+from vocabgraft.errors import FileChangedError
+from vocabgraft.io._common import Parsed, Problems, ReadOptions, progress_bar
+from vocabgraft.io._exact import exact_chunk
 from vocabgraft.io._fast import PAD, Chunk, fast_chunk
-from vocabgraft.io._floats import arrow, is_number, parse_floats
+from vocabgraft.io._floats import arrow
+from vocabgraft.io._plan import CHUNK_BYTES, Plan, after_lines, read_at, read_up_to
+from vocabgraft.io._source import open_regular
 
-__all__ = ["TextBody", "read_lines"]
+__all__ = ["TextBody", "read_lines", "read_stream_lines"]
 
-CHUNK_BYTES = 1 << 20
 _NEWLINE = 10
-_TRAILING = b" \r"
+# Checks a chunk's (rows, bytes) before its matrix is allocated.
+RowCheck = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -57,88 +60,26 @@ class TextBody:
     dim: int
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The chunks to parse: ``(file offset, bytes, lines)`` each, cut after a newline.
-
-    Only the last chunk may end without a newline (the file's last line).
-    """
-
-    rows: int
-    chunks: list[tuple[int, int, int]]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(n for _, n, _ in self.chunks)
-
-
-def plan_chunks(path: os.PathLike[str] | str, start: int, limit: int | None) -> Plan:
-    """Count the vector lines from ``start`` and cut them into chunks of whole lines.
-
-    Reading stops after the last byte that is not a space or line end, or
-    after the ``limit``-th line. Knowing each chunk's line count up front lets
-    the chunks be parsed in parallel, each into its own rows.
-    """
-    size = os.path.getsize(path)
-    chunks: list[tuple[int, int, int]] = []
-    rows = 0
-    with open(path, "rb", buffering=0) as f:
-        end = _content_end(f, start, size)
-        buf = bytearray(CHUNK_BYTES)
-        pos = start
-        while pos < end and (limit is None or rows < limit):
-            got = _read_at(f, pos, memoryview(buf)[: min(len(buf), end - pos)])
-            if pos + got < end:
-                cut = buf.rfind(b"\n", 0, got)
-                if cut < 0:  # a line longer than a chunk: read it whole
-                    buf = bytearray(2 * len(buf))
-                    continue
-                n = cut + 1
-            else:
-                n = got
-            lines = buf.count(b"\n", 0, n) + (buf[n - 1] != _NEWLINE)
-            if limit is not None and rows + lines > limit:
-                n = _after_lines(buf, limit - rows)
-                lines = limit - rows
-            chunks.append((pos, n, lines))
-            rows += lines
-            pos += n
-    return Plan(rows, chunks)
-
-
-def _read_at(f: Any, pos: int, view: memoryview) -> int:
-    """Fill ``view`` from offset ``pos``; the number of bytes read."""
-    f.seek(pos)
-    got = 0
-    while got < len(view):
-        n = f.readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return got
-
-
-def _after_lines(buf: bytearray, lines: int) -> int:
-    """The offset just after the ``lines``-th newline of ``buf``."""
-    cut = -1
-    for _ in range(lines):
-        cut = buf.find(b"\n", cut + 1)
-    return cut + 1
-
-
-def _content_end(f: Any, start: int, size: int) -> int:
-    """The offset after the last byte that is not a space or line end (from ``start``)."""
-    end = size
-    step = 1 << 16
-    while end > start:
-        lo = max(start, end - step)
-        f.seek(lo)
-        block = f.read(end - lo)
-        stripped = block.rstrip(b" \r\n")
-        if stripped:
-            return lo + len(stripped)
-        end = lo
-    return start
+def _parse(
+    data: bytes,
+    first_line: int,
+    options: ReadOptions,
+    target: np.ndarray,
+    *,
+    stop_early: bool,
+) -> Chunk:
+    """Parse one chunk of whole lines into ``target``: the fast path, else the exact one."""
+    dim = target.shape[1]
+    parse_dtype = np.dtype(np.float64) if options.dtype == np.float64 else np.dtype(np.float32)
+    chunk = None
+    if arrow() is not None:
+        buf, size = _padded(data)
+        chunk = fast_chunk(buf, size, dim, parse_dtype, options.encoding, target)
+    if chunk is None:
+        chunk = exact_chunk(
+            data, first_line, dim, parse_dtype, options.encoding, target, stop_early=stop_early
+        )
+    return chunk
 
 
 def read_lines(
@@ -150,38 +91,93 @@ def read_lines(
     meta: dict[str, Any],
 ) -> Parsed:
     """Parse the lines of ``plan``, each ``token v1 ... vD``."""
-    dim = body.dim
-    rows = plan.rows
-    parse_dtype = np.dtype(np.float64) if options.dtype == np.float64 else np.dtype(np.float32)
-    out = np.empty((rows, dim), dtype=options.dtype)
+    out = np.empty((plan.rows, body.dim), dtype=options.dtype)
     workers = max(1, min(2, os.cpu_count() or 1))
     path = options.path
 
     def work(offset: int, nbytes: int, row0: int, nrows: int) -> Chunk:
+        data = _read_chunk(path, offset, nbytes)
         target = out[row0 : row0 + nrows]
-        chunk = None
-        if arrow() is not None:
-            buf, size = _load_chunk(path, offset, nbytes)
-            chunk = fast_chunk(buf, size, dim, parse_dtype, options.encoding, target)
-        if chunk is None:
-            with open(path, "rb") as f:  # the fast path may have written over its buffer
-                f.seek(offset)
-                raw = f.read(nbytes)
-            chunk = _exact_chunk(
-                raw,
-                body.first_line + row0,
-                dim,
-                parse_dtype,
-                options.encoding,
-                target,
-                stop_early=not problems.skipping,
-            )
-        return chunk
+        first = body.first_line + row0
+        return _parse(data, first, options, target, stop_early=not problems.skipping)
 
     bar = progress_bar(options, plan.nbytes, f"reading {path.name}")
     with bar:
         chunks = _run(plan, work, problems, bar.update, workers)
     return _assemble(chunks, out, body.first_line, meta)
+
+
+def read_stream_lines(
+    body: TextBody,
+    options: ReadOptions,
+    problems: Problems,
+    *,
+    meta: dict[str, Any],
+    limit: int | None,
+    check: RowCheck,
+) -> tuple[Parsed, int]:
+    """Parse the lines of a stream (a compressed file) chunk by chunk; also the lines read.
+
+    The number of lines is not known in advance, so each chunk gets its own
+    matrix and they are joined at the end.
+    """
+    source = options.opened()
+    outs: list[np.ndarray] = []
+    chunks: list[Chunk] = []
+    rows = 0
+    bar = progress_bar(options, None, f"reading {source.label.name}")
+    with bar, source.open() as f:
+        if len(read_up_to(f, body.start)) != body.start:
+            return _assemble([], np.empty((0, body.dim), options.dtype), body.first_line, meta), 0
+        for data, nrows in stream_chunks(f, limit):
+            check(nrows, len(data))
+            target = np.empty((nrows, body.dim), dtype=options.dtype)
+            chunk = _parse(
+                data, body.first_line + rows, options, target, stop_early=not problems.skipping
+            )
+            for line, reason, message, hint in chunk.problems:
+                problems.report(reason, message, line=line, hint=hint)
+            outs.append(target)
+            chunks.append(chunk)
+            rows += nrows
+            bar.update(len(data))
+    if not outs:
+        out = np.empty((0, body.dim), dtype=options.dtype)
+    else:
+        out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+    return _assemble(chunks, out, body.first_line, meta), rows
+
+
+def stream_chunks(f: Any, limit: int | None) -> Iterator[tuple[bytes, int]]:
+    """Chunks of whole lines from ``f`` with their line counts, up to ``limit`` lines.
+
+    Spaces and line ends at the very end are dropped, as :func:`plan_chunks`
+    does: a chunk never ends in them unless more lines follow.
+    """
+    pending = b""
+    rows = 0
+    eof = False
+    while not eof and (limit is None or rows < limit):
+        data = f.read(CHUNK_BYTES)
+        eof = not data
+        pending += data
+        if eof:
+            body, pending = pending.rstrip(b" \r\n"), b""
+        else:
+            cut = pending.rfind(b"\n") + 1
+            content = len(pending[:cut].rstrip(b" \r\n"))
+            if not content:
+                continue  # only line ends (or one long line) so far
+            cut = pending.index(b"\n", content) + 1
+            body, pending = pending[:cut], pending[cut:]
+        if not body:
+            continue
+        lines = body.count(b"\n") + (body[-1] != _NEWLINE)
+        if limit is not None and rows + lines > limit:
+            body = body[: after_lines(body, limit - rows)]
+            lines = limit - rows
+        rows += lines
+        yield body, lines
 
 
 def _run(
@@ -256,183 +252,32 @@ def _compact(out: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out[:dst]
 
 
-def _load_chunk(path: Any, offset: int, nbytes: int) -> tuple[bytearray, int]:
-    """``(buffer, size)``: the chunk's bytes at ``buffer[PAD:PAD + size]``, ending in a newline.
-
-    ``size`` is ``nbytes``, or one more when the file's last line lacks its newline.
-    """
-    buf = bytearray(PAD + nbytes + 1)
-    buf[:PAD] = b"\n" * PAD
-    with open(path, "rb", buffering=0) as f:
-        got = _read_at(f, offset, memoryview(buf)[PAD : PAD + nbytes])
+def _read_chunk(path: Any, offset: int, nbytes: int) -> bytes:
+    """The ``nbytes`` bytes at ``offset``; the file must still hold them."""
+    buf = bytearray(nbytes)
+    with open_regular(path) as f:
+        got = read_at(f, offset, memoryview(buf))
     if got != nbytes:
-        raise FormatError(
-            f"the file ended at byte {offset + got} while reading lines counted a moment ago",
+        raise FileChangedError(
+            f"the file ended at byte {offset + got} while reading lines counted a moment ago: "
+            "it changed while it was read",
             path=path,
             offset=offset + got,
-            hint="The file changed while it was read; read it again",
+            hint="Wait until it is complete and unchanged, then read it again",
         )
-    if buf[PAD + nbytes - 1] == _NEWLINE:
+    return bytes(buf)
+
+
+def _padded(data: bytes) -> tuple[bytearray, int]:
+    """``(buffer, size)``: ``data`` at ``buffer[PAD:PAD + size]``, ending in a newline.
+
+    ``size`` is ``len(data)``, or one more when the file's last line lacks its newline.
+    """
+    nbytes = len(data)
+    buf = bytearray(PAD + nbytes + 1)
+    buf[:PAD] = b"\n" * PAD
+    buf[PAD : PAD + nbytes] = data
+    if nbytes and buf[PAD + nbytes - 1] == _NEWLINE:
         return buf, nbytes
     buf[PAD + nbytes] = _NEWLINE
     return buf, nbytes + 1
-
-
-# -- the exact path --------------------------------------------------------------------
-
-
-def _exact_chunk(
-    raw: bytes,
-    first_line: int,
-    dim: int,
-    parse_dtype: np.dtype[Any],
-    encoding: str,
-    out: np.ndarray,
-    *,
-    stop_early: bool,
-) -> Chunk:
-    """Parse line by line; every malformed line becomes a problem naming its line."""
-    lines = raw.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    lines = lines[: len(out)]
-    keep = np.zeros(len(out), dtype=bool)
-    tokens: list[str] = []
-    fields: list[bytes] = []
-    rows: list[int] = []
-    problems: list[tuple[int, str, str, str | None]] = []
-
-    def problem(i: int, reason: str, message: str, hint: str | None = None) -> None:
-        problems.append((first_line + i, reason, message, hint))
-
-    for i, line in enumerate(lines):
-        body = line.rstrip(_TRAILING)
-        if not body:
-            problem(i, "blank_line", "blank line between vectors")
-        elif (parts := body.rsplit(b" ", dim)) and len(parts) != dim + 1:
-            problem(
-                i,
-                "field_count",
-                f"expected a token and {dim} numbers separated by single spaces, "
-                f"found {len(parts)} field(s): {_excerpt(body)}",
-            )
-        elif not parts[0]:
-            problem(
-                i,
-                "empty_token",
-                f"the line starts with a space, so its token is empty: {_excerpt(body)}",
-            )
-        elif (token := _decode(parts[0], encoding)) is None:
-            problem(i, "undecodable", *undecodable_message(parts[0], encoding))
-        else:
-            tokens.append(token)
-            rows.append(i)
-            fields.extend(parts[1:])
-        if stop_early and problems:
-            break
-    values = _values(fields, dim, parse_dtype, rows, first_line, problems)
-    good_tokens: list[str] = []
-    for k, i in enumerate(rows):
-        if values[k] is None:
-            continue
-        out[i] = values[k]
-        keep[i] = True
-        good_tokens.append(tokens[k])
-    problems.sort(key=lambda p: p[0])
-    if stop_early:
-        problems = problems[:1]
-    return Chunk(tokens=good_tokens, keep=None if keep.all() else keep, problems=problems)
-
-
-def _values(
-    fields: list[bytes],
-    dim: int,
-    parse_dtype: np.dtype[Any],
-    rows: list[int],
-    first_line: int,
-    problems: list[tuple[int, str, str, str | None]],
-) -> list[np.ndarray | None]:
-    """Each row's numbers, or None for a row with a bad number (recorded as a problem)."""
-    parsed = parse_floats(fields, parse_dtype)
-    if parsed is not None:
-        matrix = parsed.reshape(len(rows), dim)
-        result: list[np.ndarray | None] = list(matrix)
-    else:
-        result = []
-        for k in range(len(rows)):
-            row = fields[k * dim : (k + 1) * dim]
-            result.append(parse_floats(row, parse_dtype))
-            if result[-1] is None:
-                j, bad = next(
-                    ((j, f) for j, f in enumerate(row) if not _one_number(f, parse_dtype)),
-                    (0, row[0]),
-                )
-                problems.append(
-                    (
-                        first_line + rows[k],
-                        "not_a_number",
-                        f"number {j + 1} of the vector is {_excerpt(bad)}, which is not a number",
-                        None,
-                    )
-                )
-    for k, values in enumerate(result):
-        if values is not None and not np.isfinite(values).all():
-            j = int(np.flatnonzero(~np.isfinite(values))[0])
-            what = fields[k * dim + j]
-            problems.append(
-                (
-                    first_line + rows[k],
-                    "non_finite",
-                    f"number {j + 1} of the vector is {_excerpt(what)}; vectors must be finite "
-                    f"(nan and inf, and values beyond the {parse_dtype} range, are not allowed)",
-                    None,
-                )
-            )
-            result[k] = None
-    return result
-
-
-def _one_number(field: bytes, dtype: np.dtype[Any]) -> bool:
-    return is_number(field) and parse_floats([field], dtype) is not None
-
-
-def _decode(raw: bytes, encoding: str) -> str | None:
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError:
-        return None
-
-
-def _excerpt(raw: bytes, width: int = 60) -> str:
-    text = raw[:width].decode("utf-8", "backslashreplace")
-    return repr(text) + ("..." if len(raw) > width else "")
-
-
-# -- the start of a file ---------------------------------------------------------------
-
-BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True)
-class Head:
-    """The first bytes of a file, after a UTF-8 byte order mark (which is skipped)."""
-
-    bom: int  # 3 when the file starts with a BOM, else 0
-    data: bytes
-    whole: bool  # the file ends within ``data``
-
-    def lines(self) -> list[bytes]:
-        """The complete lines of ``data``, without line ends."""
-        parts = self.data.split(b"\n")
-        if not self.whole or not parts[-1]:
-            parts.pop()
-        return [p.rstrip(_TRAILING) for p in parts]
-
-
-def read_head(path: os.PathLike[str] | str, size: int = 1 << 20) -> Head:
-    """The first ``size`` bytes of ``path`` after any BOM."""
-    with open(path, "rb") as f:
-        data = f.read(size + len(BOM) + 1)
-    bom = len(BOM) if data.startswith(BOM) else 0
-    whole = len(data) <= size + bom
-    return Head(bom, data[bom : bom + size], whole)

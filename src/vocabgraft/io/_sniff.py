@@ -1,6 +1,7 @@
 """Telling formats apart from a file's first bytes.
 
-Rules, in order:
+Compressed files (gzip, bz2, xz, zip) are seen through: the rules apply to
+the decompressed bytes. Rules, in order:
 
 1. A folder with ``table.json`` is a table cache.
 2. ``\\x93NUMPY`` starts a ``.npy`` matrix.
@@ -17,16 +18,18 @@ Rules, in order:
 from __future__ import annotations
 
 import codecs
+import stat
 import struct
 from pathlib import Path
 
 from vocabgraft.errors import FormatError
 from vocabgraft.io._floats import is_number
-from vocabgraft.io._lines import BOM
+from vocabgraft.io._plan import BOM, read_up_to
+from vocabgraft.io._source import Source, open_source, stat_input
 from vocabgraft.io.fasttext import FASTTEXT_MAGIC
 from vocabgraft.io.word2vec import _HEADER
 
-__all__ = ["sniff_format"]
+__all__ = ["sniff_format", "sniff_source"]
 
 _SNIFF_BYTES = 1 << 16
 _KNOWN = (
@@ -35,11 +38,13 @@ _KNOWN = (
 )
 
 
-def sniff_format(path: str | Path) -> str:
+def sniff_format(path: str | Path, *, member: str | None = None) -> str:
     """The format name of ``path``: one of :data:`vocabgraft.io.formats`.
 
-    Raises :class:`~vocabgraft.errors.FormatError` when the file is empty or
-    its format is not recognised, and ``FileNotFoundError`` when it is absent.
+    A compressed file is named by what it holds (``member`` picks the file
+    inside a zip). Raises :class:`~vocabgraft.errors.FormatError` when the
+    file is empty, is not a regular file, or its format is not recognised,
+    and :class:`~vocabgraft.errors.InputNotFoundError` when it is absent.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
@@ -47,19 +52,17 @@ def sniff_format(path: str | Path) -> str:
     >>> sniff_format(p)
     'glove'
     """
-    path = Path(path)
-    if path.is_dir():
-        if (path / "table.json").is_file():
-            return "cache"
-        raise FormatError(
-            "a folder, but not a vocabgraft table cache (it has no table.json)",
-            path=path,
-            hint="Pass a vectors file, or a folder written by EmbeddingTable.save",
-        )
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
+    where = Path(path)
+    if stat.S_ISDIR(stat_input(where).st_mode) and (where / "table.json").is_file():
+        return "cache"
+    return sniff_source(open_source(where, member))
+
+
+def sniff_source(source: Source) -> str:
+    """The format of an opened :class:`~vocabgraft.io._source.Source` (see :func:`sniff_format`)."""
+    path = source.label
+    with source.open() as f:
+        head = read_up_to(f, _SNIFF_BYTES)
     if not head:
         raise FormatError("the file is empty", path=path, hint="Download or write it again")
     if head.startswith(b"\x93NUMPY"):

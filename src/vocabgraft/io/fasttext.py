@@ -30,28 +30,27 @@ bytes in that encoding, as fastText itself does. gensim instead hashes the
 UTF-8 bytes of the decoded word, so for such files its vectors of non-ASCII
 words differ from fastText's and from these.
 
+Every header field is checked against what fastText writes and what the
+file's size allows (``dim``, ``bucket`` and the dictionary sizes must fit in
+the bytes that follow; ``minn`` and ``maxn`` are at most 256), so a damaged
+header is an error naming the field, never a huge allocation or an endless
+n-gram loop. Word vectors and n-gram rows must be finite: under
+``on_error="skip"`` a word with nan or inf is dropped and a bucket row with
+them is zeroed, each counted under ``non_finite``.
+
 Quantized models (``.ftz``) and pruned dictionaries are not supported.
 """
 
 from __future__ import annotations
 
-import mmap
-import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vocabgraft.errors import FormatError
-from vocabgraft.io._common import (
-    Parsed,
-    Problems,
-    ReadOptions,
-    close_map,
-    progress_bar,
-    undecodable_message,
-)
+from vocabgraft.io._bytes import ByteReader
+from vocabgraft.io._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
 from vocabgraft.subwords.fasttext import FastTextSubwords, ngram_sums
 
 __all__ = ["FASTTEXT_MAGIC", "read_fasttext_bin"]
@@ -62,50 +61,25 @@ _ARGS = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "model
 _ARGS_TAIL = ("minn", "maxn", "lr_update_rate")
 _MODELS = {1: "cbow", 2: "skipgram", 3: "supervised"}
 _LOSSES = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
+_INT32_MAX = 2**31 - 1
+# The longest character n-gram accepted (fastText's defaults are 3 to 6).
+MAX_NGRAM = 256
+# The range of each int32 argument; dim, bucket are also bounded by the file size.
+_RANGES = {
+    "dim": (1, 1 << 20),
+    "loss": (1, 4),
+    "model": (1, 3),
+    "minn": (0, MAX_NGRAM),
+    "maxn": (0, MAX_NGRAM),
+}
+# Each dictionary entry takes at least a NUL, an int64 count and an int8 type.
+_MIN_ENTRY = 10
 # Word rows are composed in slices of this many words (bounds the memory used).
 _COMPOSE_STEP = 1 << 15
 
 
 _DAMAGED = "The file is damaged or not a fastText model"
 _UNQUANTIZED = "Use the unquantized .bin model or its .vec file"
-
-
-class _Cursor:
-    """Reads little-endian values from a memory map, naming what was cut off."""
-
-    def __init__(self, mm: mmap.mmap, size: int, path: Path) -> None:
-        self.mm, self.size, self.path, self.pos = mm, size, path, 0
-
-    def error(
-        self, message: str, *, offset: int | None = None, hint: str = _DAMAGED
-    ) -> FormatError:
-        """A :class:`FormatError` at ``offset`` (default: the current position)."""
-        where = self.pos if offset is None else offset
-        return FormatError(message, path=self.path, offset=where, hint=hint)
-
-    def need(self, n: int, what: str) -> None:
-        if n < 0 or self.pos + n > self.size:
-            raise self.error(
-                f"the file ends at byte {self.size} while reading {what} "
-                f"({n} bytes from byte {self.pos})",
-                hint="The file is truncated or not a fastText .bin model; download or save it "
-                "again",
-            )
-
-    def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
-        n = struct.calcsize(fmt)
-        self.need(n, what)
-        values = struct.unpack_from(fmt, self.mm, self.pos)
-        self.pos += n
-        return values
-
-    def cstring(self, what: str) -> bytes:
-        end = self.mm.find(b"\0", self.pos)
-        if end < 0:
-            self.need(self.size - self.pos + 1, what)
-        raw = self.mm[self.pos : end]
-        self.pos = end + 1
-        return raw
 
 
 @dataclass
@@ -115,7 +89,7 @@ class _Header:
     args: dict[str, Any]
 
 
-def _read_header(cur: _Cursor) -> _Header:
+def _read_header(cur: ByteReader) -> _Header:
     magic, version = cur.unpack("<ii", "the file signature")
     new = magic == FASTTEXT_MAGIC
     if new:
@@ -134,17 +108,47 @@ def _read_header(cur: _Cursor) -> _Header:
         args.update(zip(_ARGS[2:], cur.unpack("<7i", "the model arguments")))
     args.update(zip(_ARGS_TAIL, cur.unpack("<3i", "the model arguments")))
     (args["t"],) = cur.unpack("<d", "the model arguments")
-    if not (0 < args["dim"] <= 1 << 20 and args["bucket"] >= 0 and 0 <= args["minn"] <= 1 << 10):
-        raise cur.error(
-            f"the header does not look like a fastText model (dim={args['dim']}, "
-            f"bucket={args['bucket']}, minn={args['minn']})",
-            offset=0,
-            hint="Is this a fastText .bin model? Pass format= to name the format",
-        )
+    _check_args(cur, args, base=8 if new else 0)
     if new and version == 11 and args["model"] == 3:
         # fastText: supervised models of version 11 did not use character n-grams.
         args["maxn"] = 0
     return _Header(new, version if new else None, args)
+
+
+def _check_args(cur: ByteReader, args: dict[str, Any], base: int) -> None:
+    """Each argument within what fastText writes; dim and bucket within the file's size."""
+    names = (*_ARGS, *_ARGS_TAIL)
+    for i, name in enumerate(names):
+        lo, hi = _RANGES.get(name, (0, _INT32_MAX))
+        _check_field(cur, name, args[name], base + 4 * i, lo, hi)
+    room = cur.remaining
+    if room is not None and args["bucket"] * 4 * args["dim"] > room:
+        raise _field_error(
+            cur,
+            "bucket",
+            args["bucket"],
+            base + 32,
+            f"at most {room // (4 * args['dim'])}, as the {room} bytes left in the file hold "
+            f"no more rows of {args['dim']} float32",
+        )
+    if not (args["t"] >= 0 and np.isfinite(args["t"])):
+        raise _field_error(cur, "t", args["t"], base + 48, "a finite number >= 0")
+
+
+def _check_field(cur: ByteReader, name: str, value: int, offset: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise _field_error(cur, name, value, offset, f"{lo} to {hi} here")
+
+
+def _field_error(
+    cur: ByteReader, name: str, value: object, offset: int, allowed: str
+) -> FormatError:
+    return cur.error(
+        f"the header field {name} is {value}, but a fastText model allows {allowed}",
+        offset=offset,
+        hint="The file is damaged or not a fastText .bin model; pass format= to name another "
+        "format",
+    )
 
 
 @dataclass
@@ -155,7 +159,9 @@ class _Dictionary:
     ntokens: int
 
 
-def _read_dictionary(cur: _Cursor, header: _Header, options: ReadOptions) -> _Dictionary:
+def _read_sizes(cur: ByteReader, header: _Header) -> tuple[int, int, int, int, int]:
+    """``(size, nwords, nlabels, ntokens, prune)``, checked against each other and the file."""
+    at = cur.pos
     size, nwords, nlabels = cur.unpack("<3i", "the dictionary sizes")
     (ntokens,) = cur.unpack("<q", "the dictionary sizes")
     prune = -1
@@ -164,8 +170,27 @@ def _read_dictionary(cur: _Cursor, header: _Header, options: ReadOptions) -> _Di
     if min(size, nwords, nlabels) < 0 or size != nwords + nlabels:
         raise cur.error(
             f"the dictionary says {size} entries, {nwords} words and {nlabels} labels, "
-            "which do not add up"
+            "which do not add up",
+            hint=_DAMAGED,
         )
+    room = cur.remaining
+    if room is not None and size * _MIN_ENTRY > room:
+        raise _field_error(
+            cur,
+            "size",
+            size,
+            at,
+            f"at most {room // _MIN_ENTRY}, as the {room} bytes left in the file hold no "
+            f"more entries of {_MIN_ENTRY} bytes or more",
+        )
+    _check_field(cur, "ntokens", ntokens, at + 12, 0, 2**63 - 1)
+    if prune < -1:
+        raise _field_error(cur, "pruneidx_size", prune, at + 20, "-1 (not pruned) or more")
+    return size, nwords, nlabels, ntokens, prune
+
+
+def _read_dictionary(cur: ByteReader, header: _Header, options: ReadOptions) -> _Dictionary:
+    size, nwords, nlabels, ntokens, prune = _read_sizes(cur, header)
     words: list[bytes] = []
     places: list[int] = []
     labels: list[bytes] = []
@@ -173,13 +198,14 @@ def _read_dictionary(cur: _Cursor, header: _Header, options: ReadOptions) -> _Di
     with bar:
         for i in range(size):
             start = cur.pos
-            raw = cur.cstring(f"entry {i + 1} of the dictionary")
+            raw = cur.until(b"\0", f"entry {i + 1} of the dictionary")
             _count, kind = cur.unpack("<qb", f"entry {i + 1} of the dictionary")
             if kind != (0 if i < nwords else 1):
                 raise cur.error(
                     f"dictionary entry {i + 1} has type {kind}; fastText lists its {nwords} "
                     f"words (type 0) before its {nlabels} labels (type 1)",
                     offset=start,
+                    hint=_DAMAGED,
                 )
             if i < nwords:
                 words.append(raw)
@@ -199,8 +225,10 @@ def _read_dictionary(cur: _Cursor, header: _Header, options: ReadOptions) -> _Di
     return _Dictionary(words, places, labels, ntokens)
 
 
-def _read_input_matrix(cur: _Cursor, header: _Header, nwords: int) -> np.ndarray:
-    """The input matrix, as a view of the memory map."""
+def _read_input_matrix(
+    cur: ByteReader, header: _Header, nwords: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The input matrix, read into memory: its word rows and its n-gram rows."""
     if header.new_format:
         (quantized,) = cur.unpack("<?", "the input matrix flag")
         if quantized:
@@ -217,52 +245,109 @@ def _read_input_matrix(cur: _Cursor, header: _Header, nwords: int) -> np.ndarray
             f"the input matrix is {rows} x {cols}, but the header promises "
             f"{nwords} words + {bucket} buckets = {nwords + bucket} rows of {dim}",
             offset=cur.pos - 16,
+            hint=_DAMAGED,
         )
-    cur.need(4 * rows * cols, f"the input matrix ({rows} x {cols} float32)")
-    matrix = np.frombuffer(cur.mm, dtype="<f4", count=rows * cols, offset=cur.pos)
-    cur.pos += 4 * rows * cols
-    return matrix.reshape(rows, cols)
+    what = f"the input matrix ({rows} x {cols} float32)"
+    own = cur.array(nwords * cols, "<f4", what).reshape(nwords, cols)
+    ngrams = cur.array(bucket * cols, "<f4", what).reshape(bucket, cols)
+    return own, ngrams
 
 
-def _check_output_matrix(cur: _Cursor, header: _Header) -> None:
+def _check_output_matrix(cur: ByteReader, header: _Header) -> None:
     """The output matrix is not needed, but it must be complete (else: truncated file)."""
     if header.new_format:
         (quantized,) = cur.unpack("<?", "the output matrix flag")
         if quantized:
             return  # a quantized output layer: its size is not simply rows x cols
     rows, cols = cur.unpack("<2q", "the output matrix shape")
-    cur.need(4 * rows * cols, f"the output matrix ({rows} x {cols} float32)")
-    cur.pos += 4 * rows * cols
-    if cur.pos != cur.size:
+    if rows < 0 or cols < 0:
+        raise cur.error(f"the output matrix is {rows} x {cols}", offset=cur.pos - 16, hint=_DAMAGED)
+    cur.skip(4 * rows * cols, f"the output matrix ({rows} x {cols} float32)")
+    if not cur.at_end():
+        extra = "some" if cur.size is None else str(cur.size - cur.pos)
         raise cur.error(
-            f"{cur.size - cur.pos} unexpected bytes follow the end of the model",
+            f"{extra} unexpected bytes follow the end of the model",
             hint="The file is damaged, or two files were joined",
         )
 
 
 def read_fasttext_bin(options: ReadOptions, problems: Problems) -> Parsed:
     """Read a fastText ``.bin`` model."""
-    path = options.path
-    size = path.stat().st_size
-    if size == 0:
-        raise FormatError("the file is empty", path=path, hint="Download or save it again")
-    with open(path, "rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        cur = _Cursor(mm, size, path)
+    source = options.opened()
+    if source.size == 0:
+        raise FormatError("the file is empty", path=source.label, hint="Download or save it again")
+    with source.open() as stream:
+        cur = ByteReader(stream, source.label, source.size)
         header = _read_header(cur)
         vocab = _read_dictionary(cur, header, options)
-        matrix = _read_input_matrix(cur, header, len(vocab.words))
+        own, ngrams = _read_input_matrix(cur, header, len(vocab.words))
         _check_output_matrix(cur, header)
-        parsed = _build(matrix, header, vocab, options, problems)
-        del matrix
-    finally:
-        close_map(mm)
-    return parsed
+    return _build(own, ngrams, header, vocab, options, problems)
+
+
+def _decode_words(vocab: _Dictionary, options: ReadOptions, problems: Problems) -> list[int]:
+    """The indices of the first ``limit`` words that decode (the others are reported)."""
+    keep: list[int] = []
+    for i in range(options.want(len(vocab.words))):
+        raw = vocab.words[i]
+        try:
+            raw.decode(options.encoding)
+            keep.append(i)
+        except UnicodeDecodeError:
+            message, hint = undecodable_message(raw, options.encoding)
+            problems.report("undecodable", message, offset=vocab.places[i], hint=hint)
+    return keep
+
+
+def _finite_ngrams(ngrams: np.ndarray, problems: Problems) -> None:
+    """Report n-gram rows with nan or inf; under ``on_error="skip"`` they become zeros."""
+    bad = np.flatnonzero(~np.isfinite(ngrams).all(axis=1))
+    for b in bad.tolist():
+        problems.report(
+            "non_finite",
+            f"n-gram bucket {b} holds nan or inf; vectors must be finite",
+            row=b,
+            hint="The model is damaged; pass on_error='skip' to zero such buckets",
+        )
+    ngrams[bad] = 0.0
+
+
+def _compose_words(
+    word_rows: np.ndarray, raw_words: list[bytes], ngrams: np.ndarray, minn: int, maxn: int
+) -> None:
+    """fastText's word vectors, in place: the mean of each word's own row and n-gram rows."""
+    if not len(ngrams) or maxn < max(minn, 1) or not raw_words:
+        return
+    # n-grams longer than the longest word (with its < >) add nothing: stop there.
+    top = min(maxn, max(map(len, raw_words)) + 2)
+    for lo in range(0, len(raw_words), _COMPOSE_STEP):
+        part = raw_words[lo : lo + _COMPOSE_STEP]
+        sums, counts = ngram_sums(part, ngrams, minn, top)
+        rows = word_rows[lo : lo + len(part)]
+        rows += sums
+        rows /= (counts + 1).astype(np.float32)[:, None]
+
+
+def _finite_words(
+    word_rows: np.ndarray, keep: list[int], vocab: _Dictionary, problems: Problems
+) -> tuple[np.ndarray, list[int]]:
+    """Drop (or refuse) words whose vector holds nan or inf."""
+    finite = np.isfinite(word_rows).all(axis=1)
+    if finite.all():
+        return word_rows, keep
+    for k in np.flatnonzero(~finite).tolist():
+        i = keep[k]
+        problems.report(
+            "non_finite",
+            f"the vector of {vocab.words[i][:60]!r} holds nan or inf; vectors must be finite",
+            offset=vocab.places[i],
+        )
+    return word_rows[finite], [i for i, ok in zip(keep, finite.tolist()) if ok]
 
 
 def _build(
-    matrix: np.ndarray,
+    own: np.ndarray,
+    ngrams: np.ndarray,
     header: _Header,
     vocab: _Dictionary,
     options: ReadOptions,
@@ -270,29 +355,14 @@ def _build(
 ) -> Parsed:
     args = header.args
     nwords = len(vocab.words)
-    want = options.want(nwords)
-    tokens: list[str] = []
-    keep: list[int] = []
-    for i in range(want):
-        raw = vocab.words[i]
-        try:
-            tokens.append(raw.decode(options.encoding))
-            keep.append(i)
-        except UnicodeDecodeError:
-            message, hint = undecodable_message(raw, options.encoding)
-            problems.report("undecodable", message, offset=vocab.places[i], hint=hint)
-    ngrams = np.array(matrix[nwords:], dtype=np.float32)
-    kept = np.asarray(keep, dtype=np.int64)
-    word_rows = np.array(matrix[kept], dtype=np.float32)
+    keep = _decode_words(vocab, options, problems)
+    _finite_ngrams(ngrams, problems)
+    word_rows = own if len(keep) == nwords else own[np.asarray(keep, dtype=np.int64)]
     minn, maxn = args["minn"], args["maxn"]
-    if len(ngrams) and maxn >= max(minn, 1):
-        raw_words = [vocab.words[i] for i in keep]
-        for lo in range(0, len(raw_words), _COMPOSE_STEP):
-            part = raw_words[lo : lo + _COMPOSE_STEP]
-            sums, counts = ngram_sums(part, ngrams, minn, maxn)
-            rows = word_rows[lo : lo + len(part)]
-            rows += sums
-            rows /= (counts + 1).astype(np.float32)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        _compose_words(word_rows, [vocab.words[i] for i in keep], ngrams, minn, maxn)
+    word_rows, keep = _finite_words(word_rows, keep, vocab, problems)
+    tokens = [vocab.words[i].decode(options.encoding) for i in keep]
     subwords = FastTextSubwords(
         ngrams,
         minn=minn,

@@ -13,7 +13,11 @@ from collections import Counter
 
 from vocabgraft.errors import FormatError
 from vocabgraft.io._common import Parsed, Problems, ReadOptions
-from vocabgraft.io._lines import TextBody, plan_chunks, read_head, read_lines
+from vocabgraft.io._lines import TextBody, read_lines, read_stream_lines
+from vocabgraft.io._plan import plan_chunks, read_head
+
+# How far a compressed file is read for a first line longer than the usual sample.
+_LONG_HEAD = 1 << 26
 
 __all__ = ["infer_dim", "read_glove"]
 
@@ -41,15 +45,20 @@ def infer_dim(lines: list[bytes], *, path: object) -> int:
 
 def read_glove(options: ReadOptions, problems: Problems) -> Parsed:
     """Read a GloVe text file."""
-    path = options.path
-    head = read_head(path)
+    source = options.opened()
+    head = read_head(source)
     lines = head.lines()
     if not lines and not head.whole:
         # The first line is longer than the sample: read until it ends.
-        head = read_head(path, size=path.stat().st_size)
+        head = read_head(source, size=source.size or _LONG_HEAD)
         lines = head.lines()
-    dim = infer_dim(lines, path=path)
+    dim = infer_dim(lines, path=source.label)
     body = TextBody(start=head.bom, first_line=1, dim=dim)
-    plan = plan_chunks(path, body.start, options.limit)
     meta = {"format": "glove", "dim": dim}
+    if source.compression is not None:
+        parsed, _ = read_stream_lines(
+            body, options, problems, meta=meta, limit=options.limit, check=lambda r, n: None
+        )
+        return parsed
+    plan = plan_chunks(options.path, body.start, options.limit)
     return read_lines(body, options, problems, plan=plan, meta=meta)

@@ -5,26 +5,23 @@ Both start with a header line ``count dim``. Text then has one
 bytes, a space and ``dim`` little-endian float32s; the original C tool writes
 a newline after each vector and gensim does not, so newlines before a token
 are skipped. A binary token ends at the first space, so it cannot hold one.
+
+Binary files are read in blocks with ordinary reads (no memory map), so a
+file truncated by another program mid-read is an error, never a crash.
 """
 
 from __future__ import annotations
 
-import mmap
 import re
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
 from vocabgraft.errors import FormatError
-from vocabgraft.io._common import (
-    Parsed,
-    Problems,
-    ReadOptions,
-    close_map,
-    progress_bar,
-    undecodable_message,
-)
-from vocabgraft.io._lines import Head, TextBody, plan_chunks, read_head, read_lines
+from vocabgraft.io._bytes import ByteReader
+from vocabgraft.io._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
+from vocabgraft.io._lines import TextBody, read_lines, read_stream_lines
+from vocabgraft.io._plan import Head, plan_chunks, read_head
 
 __all__ = ["parse_header", "read_word2vec_binary", "read_word2vec_text"]
 
@@ -55,22 +52,19 @@ def parse_header(head: Head, *, path: object) -> tuple[int, int, int]:
     return count, dim, head.bom + (len(line) if end < 0 else end + 1)
 
 
-def read_word2vec_text(options: ReadOptions, problems: Problems) -> Parsed:
-    """Read word2vec text (also fastText ``.vec``)."""
-    path = options.path
-    count, dim, start = parse_header(read_head(path, 4096), path=path)
-    want = options.want(count)
-    plan = plan_chunks(path, start, None if options.limit is None else want)
-    rows = plan.rows
-    if rows * (2 * dim + 1) > plan.nbytes + 1:
-        # Too few bytes for that many numbers: the dim is wrong (and must not size the matrix).
+def _check_dim(rows: int, nbytes: int, dim: int, path: Path) -> None:
+    """Too few bytes for that many numbers: the dim is wrong (and must not size the matrix)."""
+    if rows * (2 * dim + 1) > nbytes + 1:
         raise FormatError(
             f"the header says the vectors have {dim} dimensions, but the {rows} "
-            f"line(s) after it hold only {plan.nbytes} bytes",
+            f"line(s) after it hold only {nbytes} bytes",
             path=path,
             line=1,
             hint="Fix the header's second number (the vector size)",
         )
+
+
+def _check_count(rows: int, want: int, count: int, problems: Problems) -> None:
     if rows != want:
         problems.report(
             "header_count",
@@ -80,38 +74,55 @@ def read_word2vec_text(options: ReadOptions, problems: Problems) -> Parsed:
             hint="Fix the header's first number, or pass on_error='skip' to read the lines "
             "that are there",
         )
+
+
+def read_word2vec_text(options: ReadOptions, problems: Problems) -> Parsed:
+    """Read word2vec text (also fastText ``.vec``)."""
+    source = options.opened()
+    path = source.label
+    count, dim, start = parse_header(read_head(source, 4096), path=path)
+    want = options.want(count)
     body = TextBody(start=start, first_line=2, dim=dim)
     meta = {"format": "word2vec", "dim": dim, "header_count": count}
+    limit = None if options.limit is None else want
+    if source.compression is not None:
+        parsed, rows = read_stream_lines(
+            body,
+            options,
+            problems,
+            meta=meta,
+            limit=limit,
+            check=lambda rows, nbytes: _check_dim(rows, nbytes, dim, path),
+        )
+        _check_count(rows, want, count, problems)
+        return parsed
+    plan = plan_chunks(options.path, start, limit)
+    _check_dim(plan.rows, plan.nbytes, dim, path)
+    _check_count(plan.rows, want, count, problems)
     return read_lines(body, options, problems, plan=plan, meta=meta)
 
 
 def read_word2vec_binary(options: ReadOptions, problems: Problems) -> Parsed:
     """Read word2vec binary."""
-    path = options.path
-    count, dim, start = parse_header(read_head(path, 4096), path=path)
-    size = path.stat().st_size
+    source = options.opened()
+    count, dim, start = parse_header(read_head(source, 4096), path=source.label)
     want = options.want(count)
-    record = 4 * dim
-    with open(path, "rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        tokens, offsets, places, end = _scan_records(
-            mm, start, size, want, record, options, problems
-        )
-        if end is not None and (options.limit is None or options.limit > count):
-            _check_end(mm, end, size, count, problems)
-        vectors = _gather(mm, offsets, dim, options.dtype)
-    finally:
-        close_map(mm)
+    with source.open() as stream:
+        cur = ByteReader(stream, source.label, source.size)
+        cur.skip(start, "the header")
+        scan = _Scan(cur, dim, want, options, problems)
+        complete = scan.run()
+        if complete and (options.limit is None or options.limit > count):
+            _check_end(cur, count, problems)
+    tokens, vectors, places = scan.tokens, scan.out[: scan.n], scan.places
     if len(vectors):
-        finite = np.isfinite(vectors).all(axis=1)
+        finite = np.asarray(np.isfinite(vectors).all(axis=1))
         if not finite.all():
-            bad = np.flatnonzero(~finite)
-            for i in bad.tolist():
+            for i in np.flatnonzero(~finite).tolist():
                 problems.report(
                     "non_finite",
                     f"the vector of {tokens[i]!r} holds nan or inf; vectors must be finite",
-                    offset=int(offsets[i]),
+                    offset=places[i] + len(tokens[i].encode(options.encoding)) + 1,
                 )
             tokens = [t for t, ok in zip(tokens, finite.tolist()) if ok]
             vectors = vectors[finite]
@@ -120,99 +131,129 @@ def read_word2vec_binary(options: ReadOptions, problems: Problems) -> Parsed:
     return Parsed(tokens, vectors, meta, places=places, place_kind="offset")
 
 
-def _scan_records(
-    mm: mmap.mmap,
-    pos: int,
-    size: int,
-    want: int,
-    record: int,
-    options: ReadOptions,
-    problems: Problems,
-) -> tuple[list[str], np.ndarray, list[int], int | None]:
-    """Find each record's token and vector offset.
+class _Scan:
+    """Reads the records of a word2vec binary file block by block.
 
-    Returns the tokens, their vectors' offsets, their records' offsets, and
-    where the last record ends (None if the file ends inside one).
+    Per block, a Python loop finds each token's end and one gather copies the
+    block's vectors into ``out`` (records need not be aligned).
     """
-    tokens: list[str] = []
-    places: list[int] = []
-    # Each record takes at least a token byte, a space and the floats: a header
-    # that promises more than the file can hold does not size the arrays.
-    offsets = np.empty(min(want, (size - pos) // (record + 2) + 1), dtype=np.int64)
-    n = 0
-    end: int | None = pos
-    shown = pos  # how far the progress bar has been told
-    encoding = options.encoding
-    bar = progress_bar(options, size - pos, f"reading {options.path.name}")
-    with bar:
-        for i in range(want):
-            while pos < size and mm[pos] == 10:
-                pos += 1
-            if pos >= size:
-                problems.report(
-                    "header_count",
-                    f"the header says {want} vectors, but the file ends after {i}",
-                    offset=pos,
-                    hint="Fix the header's first number, or pass on_error='skip' to read the "
-                    "vectors that are there",
-                )
-                break
-            space = mm.find(b" ", pos)
+
+    def __init__(
+        self, cur: ByteReader, dim: int, want: int, options: ReadOptions, problems: Problems
+    ) -> None:
+        self.cur, self.dim, self.want = cur, dim, want
+        self.record = 4 * dim
+        self.options, self.problems = options, problems
+        self.tokens: list[str] = []
+        self.places: list[int] = []
+        # Each record takes at least a token byte, a space and the floats: a header
+        # that promises more than the file can hold does not size the matrix. A
+        # stream's matrix grows with the records actually read.
+        room = cur.remaining
+        cap = 0 if room is None else min(want, room // (self.record + 2))
+        self.out = np.empty((cap, dim), dtype=options.dtype)
+        self.n = 0  # rows in out
+        self.seen = 0  # records read, kept or not
+
+    def run(self) -> bool:
+        """Read up to ``want`` records; False if the file ends inside one."""
+        cur = self.cur
+        bar = progress_bar(self.options, cur.size, f"reading {self.options.path.name}")
+        with bar:
+            while self.seen < self.want:
+                before = cur.pos
+                need = self._block()
+                bar.update(cur.pos - before)
+                if self.seen < self.want and not cur.more(need):
+                    return self._ended()
+        return True
+
+    def _block(self) -> int:
+        """Consume the whole records in the buffer; how many more bytes the next one needs."""
+        cur, record = self.cur, self.record
+        buf, i, base, size = cur.buf, cur.i, cur.base, len(cur.buf)
+        offsets: list[int] = []
+        need = 1
+        while self.seen < self.want:
+            j = i
+            while j < size and buf[j] == 10:
+                j += 1
+            space = buf.find(b" ", j)
             if space < 0 or space + 1 + record > size:
-                what = "token" if space < 0 else "vector"
-                problems.report(
-                    "truncated",
-                    f"the file ends inside vector {i + 1} of {want} (in its {what})",
-                    offset=pos,
-                    hint="The file is truncated; download or write it again, or pass "
-                    "on_error='skip' to keep the complete vectors",
-                )
-                end = None
+                i = j
+                need = size - j + 1 if space < 0 else space + 1 + record - size
                 break
-            raw = mm[pos:space]
-            try:
-                token = raw.decode(encoding)
-            except UnicodeDecodeError:
-                message, hint = undecodable_message(raw, encoding)
-                problems.report("undecodable", message, offset=pos, hint=hint)
-                token = None
-            if token == "":
-                problems.report("empty_token", "empty token (two spaces in a row?)", offset=pos)
-                token = None
-            if token is not None:
-                tokens.append(token)
-                places.append(pos)
-                offsets[n] = space + 1
-                n += 1
-            pos = end = space + 1 + record
-            if i % 8192 == 8191:
-                bar.update(pos - shown)
-                shown = pos
-        bar.update(pos - shown)
-    return tokens, offsets[:n], places, end
+            if self._token(buf[j:space], base + j):
+                offsets.append(space + 1)
+            i = space + 1 + record
+            self.seen += 1
+        cur.i = i
+        self._gather(buf, offsets)
+        return need
+
+    def _token(self, raw: bytes, offset: int) -> bool:
+        """Keep the token at ``offset``; False (reported) if it does not decode or is empty."""
+        try:
+            token = raw.decode(self.options.encoding)
+        except UnicodeDecodeError:
+            message, hint = undecodable_message(raw, self.options.encoding)
+            self.problems.report("undecodable", message, offset=offset, hint=hint)
+            return False
+        if not token:
+            self.problems.report("empty_token", "empty token (two spaces in a row?)", offset=offset)
+            return False
+        self.tokens.append(token)
+        self.places.append(offset)
+        return True
+
+    def _gather(self, buf: bytes, offsets: list[int]) -> None:
+        if not offsets:
+            return
+        k = len(offsets)
+        if self.n + k > len(self.out):
+            grown = np.empty((max(2 * len(self.out), self.n + k), self.dim), self.out.dtype)
+            grown[: self.n] = self.out[: self.n]
+            self.out = grown
+        raw = np.frombuffer(buf, dtype=np.uint8)
+        windows = np.lib.stride_tricks.as_strided(
+            raw, shape=(len(raw) - self.record + 1, self.record), strides=(1, 1), writeable=False
+        )
+        rows = windows[np.asarray(offsets, dtype=np.int64)].view("<f4").reshape(k, self.dim)
+        self.out[self.n : self.n + k] = rows
+        self.n += k
+
+    def _ended(self) -> bool:
+        """The file ended before ``want`` records: report it; False if inside a record."""
+        cur = self.cur
+        if cur.i >= len(cur.buf):
+            self.problems.report(
+                "header_count",
+                f"the header says {self.want} vectors, but the file ends after {self.seen}",
+                offset=cur.pos,
+                hint="Fix the header's first number, or pass on_error='skip' to read the "
+                "vectors that are there",
+            )
+            return True
+        what = "token" if cur.buf.find(b" ", cur.i) < 0 else "vector"
+        self.problems.report(
+            "truncated",
+            f"the file ends inside vector {self.seen + 1} of {self.want} (in its {what})",
+            offset=cur.pos,
+            hint="The file is truncated; download or write it again, or pass "
+            "on_error='skip' to keep the complete vectors",
+        )
+        return False
 
 
-def _check_end(mm: mmap.mmap, end: int, size: int, count: int, problems: Problems) -> None:
+def _check_end(cur: ByteReader, count: int, problems: Problems) -> None:
     """After the header's count of vectors, only line ends may follow."""
-    rest = mm[end : min(size, end + 64)]
+    at = cur.pos
+    cur.ensure(64)
+    rest = cur.buf[cur.i : cur.i + 64]
     if rest.strip(b"\r\n"):
         problems.report(
             "header_count",
             f"the header says {count} vectors, but more data follows the last of them",
-            offset=end,
+            offset=at,
             hint="Fix the header's first number, or pass on_error='skip' to ignore the rest",
         )
-
-
-def _gather(mm: mmap.mmap, offsets: np.ndarray, dim: int, dtype: np.dtype[Any]) -> np.ndarray:
-    """The float32 vectors at ``offsets``, in one gather (records need not be aligned)."""
-    record = 4 * dim
-    if not len(offsets):
-        return np.empty((0, dim), dtype=dtype)
-    raw = np.frombuffer(mm, dtype=np.uint8)
-    windows = np.lib.stride_tricks.as_strided(
-        raw, shape=(len(raw) - record + 1, record), strides=(1, 1), writeable=False
-    )
-    vectors = windows[offsets].view("<f4").reshape(len(offsets), dim)
-    del windows, raw
-    return vectors.astype(dtype, copy=False)
