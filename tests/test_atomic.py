@@ -185,3 +185,22 @@ def test_an_interrupted_body_leaves_the_old_output(
         raise KeyboardInterrupt
     assert EmbeddingTable.load(tmp_path / "t").vocab == small_table.vocab
     assert sorted(os.listdir(tmp_path)) == ["t"]
+
+
+def test_a_marked_folder_is_replaceable_until_a_user_adds_to_it(tmp_path: Path) -> None:
+    target = tmp_path / "checkpoint"
+    with atomic_dir(target, mark=True) as tmp:
+        (tmp / "config.json").write_text("{}")
+        (tmp / "weights").mkdir()
+    assert sorted(os.listdir(target)) == [".vocabgraft-output.json", "config.json", "weights"]
+    assert is_vocabgraft_output(target)
+    with atomic_dir(target, mark=True) as tmp:
+        (tmp / "config.json").write_text('{"v": 2}')
+    assert (target / "config.json").read_text() == '{"v": 2}'
+    (target / "notes.txt").write_text("mine")
+    assert not is_vocabgraft_output(target)
+    with pytest.raises(OutputExistsError, match=r"notes\.txt"), atomic_dir(target, mark=True):
+        pass
+    (target / ".vocabgraft-output.json").write_text("[not an object")
+    (target / "notes.txt").unlink()
+    assert not is_vocabgraft_output(target)

@@ -1,3 +1,5 @@
+"""``python -m vocabgraft``: the ``vocabgraft`` command."""
+
 import sys
 
 from vocabgraft.cli import main

@@ -39,7 +39,14 @@ from pathlib import Path
 
 from vocabgraft.errors import OutputExistsError
 
-__all__ = ["atomic_dir", "atomic_path", "check_output", "is_vocabgraft_output", "recover"]
+__all__ = [
+    "MARKER",
+    "atomic_dir",
+    "atomic_path",
+    "check_output",
+    "is_vocabgraft_output",
+    "recover",
+]
 
 _SCRATCH = re.compile(r"^\.(?P<target>.+)\.vg-(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]+$")
 # What vocabgraft writes into its folders: a table cache and a demo report.
@@ -47,6 +54,8 @@ _CACHE_FILES = frozenset(
     {"table.json", "vectors.safetensors", "vocab.safetensors", "subwords.safetensors"}
 )
 _REPORT_FILES = frozenset({"results.json", "report.md"})
+# Written by atomic_dir(mark=True) for other layouts: the entries it wrote.
+MARKER = ".vocabgraft-output.json"
 
 # -- recovery of killed writes -----------------------------------------------------------
 
@@ -168,10 +177,12 @@ def _names(folder: Path) -> list[str]:
 def is_vocabgraft_output(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a folder vocabgraft wrote (or an empty one), which it may replace.
 
-    Recognised: a table cache (a ``table.json`` of format ``vocabgraft.table``
-    and only the cache's own files) and a demo report (``results.json`` with
-    only ``report.md`` and PNG plots beside it). Anything else, such as a
-    folder that also holds a user's file, is not.
+    Recognised: a folder written by ``atomic_dir(mark=True)`` that holds no
+    entry besides those its :data:`MARKER` file lists, a table cache (a
+    ``table.json`` of format ``vocabgraft.table`` and only the cache's own
+    files) and a demo report (``results.json`` with only ``report.md`` and PNG
+    plots beside it). Anything else, such as a folder that also holds a
+    user's file, is not.
 
     Args:
         path: the folder to look at.
@@ -186,6 +197,12 @@ def is_vocabgraft_output(path: str | os.PathLike[str]) -> bool:
     names = set(_names(folder))
     if not names:
         return True
+    if MARKER in names:
+        try:
+            listed = json.loads((folder / MARKER).read_text(encoding="utf-8"))["entries"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return False
+        return isinstance(listed, list) and names - {MARKER} <= set(listed)
     if names <= _CACHE_FILES and "table.json" in names:
         try:
             info = json.loads((folder / "table.json").read_text(encoding="utf-8"))
@@ -289,7 +306,9 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike[str], *, overwrite: bool = True, mark: bool = False
+) -> Iterator[Path]:
     """Yield a fresh folder beside ``path``; on success it replaces ``path`` whole.
 
     Before any work, and again under an exclusive lock at the end, ``path``
@@ -305,6 +324,9 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
         overwrite: allow replacing an earlier vocabgraft output. With False,
             an existing ``path`` raises, also one that another process
             created while the body ran.
+        mark: also write a :data:`MARKER` file listing what the body wrote,
+            so that a later write recognises the folder as replaceable
+            whatever its layout (table caches and reports need none).
 
     Yields:
         The empty temporary folder to fill.
@@ -321,6 +343,9 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
     os.mkdir(tmp, 0o777)
     try:
         yield tmp
+        if mark:
+            entries = json.dumps({"writer": "vocabgraft", "entries": _names(tmp)})
+            (tmp / MARKER).write_text(entries, encoding="utf-8")
         _pause("dir", target)
         _commit(tmp, target, overwrite)
     finally:

@@ -27,6 +27,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, l
     return code, capsys.readouterr().err.splitlines()
 
 
+def run_ok(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Stdout of a run that succeeds with nothing on stderr."""
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
+
+
 def assert_usage_error(capsys: pytest.CaptureFixture[str], argv: list[str], says: str) -> None:
     code, lines = run_cli(capsys, argv)
     assert code == 2, lines
@@ -91,6 +99,7 @@ USAGE = [
     (["add-tokens", "{tmp}"], "the following arguments are required"),
     (["add-tokens", "{tmp}", "{tmp}/o", "x", "--init", "magic"], "argument --init"),
     (["demo", "--seed", "one"], "argument --seed: invalid int value"),
+    (["demo", "--out", "."], "--out '.' is the current folder"),
     (["bogus"], "invalid choice: 'bogus'"),
 ]
 
@@ -248,3 +257,27 @@ def test_python_m_vocabgraft_keeps_the_contract(tmp_path: Path) -> None:
     proc = subprocess.run([*cmd, "--debug"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr
+
+
+def test_every_reader_takes_the_reading_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    cp852 = str(gensim_data("cp852_fasttext.bin"))
+    line = assert_data_error(capsys, ["info", cp852], "is not valid utf-8")
+    assert "Pass --encoding ... with the file's encoding" in line and "--skip-bad-rows" in line
+    info = json.loads(run_ok(capsys, ["info", cp852, "--encoding", "cp852", "--json"]))
+    assert info["rows"] == 171 and "který" in info["first_tokens"]
+    code, lines = run_cli(capsys, ["neighbors", "který", "-k", "1", "--vectors", cp852])
+    assert code == 1 and "not valid utf-8" in lines[0]
+    argv = ["neighbors", "který", "-k", "1", "--vectors", cp852, "--encoding", "cp852", "--json"]
+    assert json.loads(run_ok(capsys, argv))["který"][0]["cosine"] > 0.9
+    glove = str(gensim_data("test_glove.txt"))
+    argv = ["impute", "the", "--method", "mean", "--vectors", glove, "--format", "glove", "--json"]
+    assert json.loads(run_ok(capsys, argv))["the"]["in_table"] is True
+
+
+def test_info_reports_a_float16_cache_as_float16(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, glove_txt: Path
+) -> None:
+    argv = ["convert", str(glove_txt), str(tmp_path / "c16"), "--dtype", "float16"]
+    run_ok(capsys, argv)
+    info = json.loads(run_ok(capsys, ["info", str(tmp_path / "c16"), "--json"]))
+    assert info["dtype"] == "float16"

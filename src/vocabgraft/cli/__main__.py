@@ -1,3 +1,5 @@
+"""``python -m vocabgraft.cli``: the ``vocabgraft`` command."""
+
 import sys
 
 from vocabgraft.cli import main

@@ -204,11 +204,12 @@ def _print_skipped(path: str, skipped: Any) -> None:
     )
 
 
-def check_destination(path: str, flag: str, *, overwrite: bool) -> None:
+def check_destination(path: str, flag: str, *, overwrite: bool | None) -> None:
     """Refuse a destination folder before any work.
 
-    The current folder (or one that holds it) is a usage error; a folder that
-    may not be replaced is an :class:`~vocabgraft.errors.OutputExistsError`.
+    The current folder (or one that holds it) is a usage error. With
+    ``overwrite`` given, a folder that may not be replaced is an
+    :class:`~vocabgraft.errors.OutputExistsError`.
     """
     from vocabgraft._safetensors import check_output
 
@@ -216,7 +217,8 @@ def check_destination(path: str, flag: str, *, overwrite: bool) -> None:
     there = Path(path).resolve()
     if there == here or there in here.parents:
         raise UsageError(f"{flag} {path!r} is the current folder or holds it; name a new folder")
-    check_output(path, overwrite=overwrite)
+    if overwrite is not None:
+        check_output(path, overwrite=overwrite)
 
 
 def save_table(table: EmbeddingTable, dst: str, *, overwrite: bool) -> Path:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vocabgraft.cli._common import check_destination
 from vocabgraft.demo.config import DEFAULT_OUT
 
 
 def add_parser(sub: Any) -> None:
+    """Add the ``demo`` command to ``sub``."""
     p = sub.add_parser(
         "demo",
         help="the common questions answered end to end on GloVe and real reviews",
@@ -33,6 +35,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the demo and write its report folder."""
+    # The report folder is checked by the demo itself, which replaces only a report.
+    check_destination(args.out, "--out", overwrite=None)
     from vocabgraft.demo import DemoConfig, run_demo
 
     cfg = DemoConfig.create(seed=args.seed, quick=args.quick, out=args.out, plots=not args.no_plots)
