@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,8 +13,17 @@ from hypothesis import strategies as st
 
 from vg_testdata import gensim_data
 from vocabgraft import EmbeddingTable, Vocab, VocabError, VocabgraftError
-from vocabgraft.align.core import AlignmentReport, RowSource, align, nfkc_casefold
-from vocabgraft.init import Copy, InitContext, Mean, Subword, Zeros
+from vocabgraft._cache import cache_dir
+from vocabgraft.align import core as align_core
+from vocabgraft.align.core import (
+    MIN_FIT_ROWS,
+    AlignmentReport,
+    RowSource,
+    align,
+    default_init,
+    nfkc_casefold,
+)
+from vocabgraft.init import Copy, InitContext, MatchedNormal, Mean, Subword, Zeros
 
 TABLE_TOKENS = ["the", "Apple", "apple", "APPLE", "strasse", "café", "Ｄｏｇ", "cat"]
 
@@ -267,6 +278,7 @@ def test_different_seeds_give_different_unmatched_rows(table: EmbeddingTable) ->
 # -- real data ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_glove_alignment_of_a_cased_task_vocabulary(glove: EmbeddingTable) -> None:
     words = ["The", "Cat", "sat", "Ｎａïｖｅ", "Straße", "zzqvocabgraftzz"]
     vocab = Vocab.from_counts(dict(zip(words, [50, 10, 9, 3, 2, 1])), pad="<pad>", unk="<unk>")
@@ -285,14 +297,47 @@ def test_glove_alignment_of_a_cased_task_vocabulary(glove: EmbeddingTable) -> No
 
 
 @pytest.mark.slow
-def test_glove_alignment_with_a_fitted_subword_initializer(glove: EmbeddingTable) -> None:
-    init = Subword(glove, max_words=50_000)
-    weights, report = align(glove, ["running", "unrunnable"], init=init)
+def test_glove_alignment_defaults_to_a_fitted_subword_model_fitted_once(
+    glove: EmbeddingTable,
+) -> None:
+    weights, report = align(glove, ["running", "unrunnable"])
     assert report.initializers["init"] == "Subword(fitted)"
+    assert "init (Subword(fitted))" in report.to_text()
+    init = Subword(glove)  # the same model: kept on the table, and on disk
     ctx = InitContext(n=1, dim=50, tokens=["unrunnable"])
     np.testing.assert_array_equal(weights[1], init(ctx)[0])
     near = [t for t, _ in glove.most_similar(weights[1], k=30)]
     assert any(t.startswith("run") or t.endswith("able") for t in near), near
+    saved = list((cache_dir() / "subwords").glob("subwords-*.safetensors"))
+    assert len(saved) == 1
+    # A new process loads the saved model instead of fitting: fitting is made to fail there.
+    script = (
+        "import numpy as np, vocabgraft.subwords.fitted as f\n"
+        "def refit(*a, **k): raise SystemExit('refitted')\n"
+        "f.fit_subwords = refit\n"
+        "from vocabgraft import align\n"
+        "from vocabgraft.datasets import glove_6b_50d\n"
+        "w, r = align(glove_6b_50d(), ['running', 'unrunnable'])\n"
+        "print(r.initializers['init'], np.asarray(w[1], np.float64).tolist())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    ).stdout.split(" ", 1)
+    assert out[0] == "Subword(fitted)"
+    np.testing.assert_array_equal(np.array(json.loads(out[1]), np.float32), weights[1])
+
+
+def test_default_initializer_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    big = EmbeddingTable(
+        rng.normal(size=(MIN_FIT_ROWS, 4)).astype(np.float32),
+        [f"w{i}" for i in range(MIN_FIT_ROWS)],
+    )
+    small = big.subset(big.vocab.tokens[: MIN_FIT_ROWS - 1])
+    assert isinstance(default_init(big), Subword)
+    assert isinstance(default_init(small), MatchedNormal)
+    monkeypatch.setattr(align_core, "_has_scipy", lambda: False)
+    assert isinstance(default_init(big), MatchedNormal)
 
 
 def test_mean_special_rows_match_the_table_mean(glove: EmbeddingTable) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     pass
 
 __all__ = ["InitContext", "Initializer", "InitializerBase", "resolve_init"]
+
+_T = TypeVar("_T")
 
 # Rows read at once when computing statistics of a (possibly memory-mapped) table.
 _CHUNK_ROWS = 1 << 16
@@ -36,6 +38,10 @@ class InitContext:
             and only by initializers that need the rows (``Mean`` does,
             ``Zeros`` does not), so a caller can hand over a memory map or
             build a merged copy lazily.
+        memo: ``memo(name, build)`` returns a value computed from the
+            existing rows, kept by the caller across calls (``align`` passes
+            :meth:`EmbeddingTable.derived`), so statistics of a big
+            read-only table are computed once. None: computed every time.
     """
 
     n: int
@@ -44,6 +50,7 @@ class InitContext:
     vocab: Vocab | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     weights_fn: Callable[[], np.ndarray] | None = None
+    memo: Callable[[str, Callable[[], Any]], Any] | None = None
 
     @classmethod
     def build(
@@ -56,6 +63,7 @@ class InitContext:
         seed: int | None = None,
         generator: np.random.Generator | None = None,
         weights_fn: Callable[[], np.ndarray] | None = None,
+        memo: Callable[[str, Callable[[], Any]], Any] | None = None,
     ) -> InitContext:
         """A context from the arguments every entry point takes: ``seed`` or ``generator``.
 
@@ -66,7 +74,15 @@ class InitContext:
                 f"pass seed or generator, not both. Received seed={seed!r} and a generator"
             )
         rng = generator if generator is not None else np.random.default_rng(seed)
-        return cls(n=n, dim=dim, tokens=tokens, vocab=vocab, rng=rng, weights_fn=weights_fn)
+        return cls(
+            n=n, dim=dim, tokens=tokens, vocab=vocab, rng=rng, weights_fn=weights_fn, memo=memo
+        )
+
+    def remember(self, name: str, build: Callable[[], _T]) -> _T:
+        """``build()``, or the value the caller keeps under ``name`` (see ``memo``)."""
+        if self.memo is None:
+            return build()
+        return self.memo(name, build)
 
     @cached_property
     def weights(self) -> np.ndarray:
@@ -118,6 +134,7 @@ class InitContext:
             vocab=self.vocab,
             rng=self.rng,
             weights_fn=lambda: self.weights,
+            memo=self.memo,
         )
 
 

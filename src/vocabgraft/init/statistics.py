@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vocabgraft.errors import VocabgraftError
-
-if TYPE_CHECKING:
-    pass
 from vocabgraft.init.base import _CHUNK_ROWS, InitContext, InitializerBase, _check_finite
 
 __all__ = ["MatchedNormal", "Mean", "Zeros"]
@@ -36,6 +32,15 @@ def _moments(w: np.ndarray, *, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
     centered = second - n * (mean_c * mean_c if diagonal else np.outer(mean_c, mean_c))
     cov = centered / (n - 1) if n > 1 else np.zeros_like(second)
     return mean_c + shift, cov
+
+
+def _mean(w: np.ndarray) -> np.ndarray:
+    """The mean row, in float64, summed in chunks."""
+    total = sum(
+        np.asarray(w[lo : lo + _CHUNK_ROWS], dtype=np.float64).sum(axis=0)
+        for lo in range(0, len(w), _CHUNK_ROWS)
+    )
+    return np.asarray(total) / len(w)
 
 
 def _gram(c: np.ndarray, block: int = 64) -> np.ndarray:
@@ -95,13 +100,10 @@ class Mean(InitializerBase):
             weights = _row_weights("Mean", self.weights, len(w))
             mean, var = _weighted_moments(w, weights, variance=bool(self.noise))
         elif not self.noise:
-            total = sum(
-                (np.asarray(w[lo : lo + _CHUNK_ROWS], dtype=np.float64).sum(axis=0))
-                for lo in range(0, len(w), _CHUNK_ROWS)
-            )
-            return np.broadcast_to(total / len(w), (ctx.n, ctx.dim)).astype(np.float32)
+            mean = ctx.remember("init:mean", lambda: _mean(w))
+            return np.broadcast_to(mean, (ctx.n, ctx.dim)).astype(np.float32)
         else:
-            mean, var = _moments(w, diagonal=True)
+            mean, var = ctx.remember("init:moments:diagonal", lambda: _moments(w, diagonal=True))
         if not self.noise:
             return np.broadcast_to(mean, (ctx.n, ctx.dim)).astype(np.float32)
         rows = mean + ctx.rng.normal(0.0, 1.0, (ctx.n, ctx.dim)) * (self.noise * np.sqrt(var))
@@ -174,7 +176,10 @@ class MatchedNormal(InitializerBase):
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
         w = ctx.rows_for("MatchedNormal")
-        mean, cov = _moments(w, diagonal=self.diagonal)
+        kind = "diagonal" if self.diagonal else "full"
+        mean, cov = ctx.remember(
+            f"init:moments:{kind}", lambda: _moments(w, diagonal=self.diagonal)
+        )
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
             _check_finite("MatchedNormal", np.asarray(w))
         z = ctx.rng.standard_normal((ctx.n, ctx.dim))

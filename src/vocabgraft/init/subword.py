@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import ArgumentTypeError, VocabgraftError
 
 if TYPE_CHECKING:
     from vocabgraft.table.core import EmbeddingTable, SubwordModel
@@ -30,8 +30,11 @@ class Subword(InitializerBase):
             - a table that carries a subword model (``table.subwords``, e.g. a
               fastText ``.bin``): fastText's exact vector for any word;
             - a table without one (GloVe, word2vec, a trained model's rows): a
-              :class:`~vocabgraft.subwords.FittedSubwords` model is fitted
-              on it at the first call (12 to 30 s for GloVe 6B) and kept;
+              :class:`~vocabgraft.subwords.FittedSubwords` model fitted on
+              it at the first call (12 to 30 s for GloVe 6B), kept on the
+              table and on disk (:func:`~vocabgraft.subwords.fit_subwords_cached`,
+              ``<cache_dir>/subwords``), so later calls and later processes
+              load it in milliseconds;
             - a subword model (anything with ``compose(words)``), used as is;
             - ``None``: fit on the existing rows and vocabulary of each
               context (what ``extend(init=Subword())`` sees). That refits on
@@ -55,7 +58,7 @@ class Subword(InitializerBase):
 
         compose = getattr(source, "compose", None)
         if source is not None and not isinstance(source, EmbeddingTable) and not callable(compose):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "Subword takes an EmbeddingTable, a subword model (with compose(words)) "
                 f"or None. Received: {type(source).__name__}"
             )
@@ -78,12 +81,16 @@ class Subword(InitializerBase):
                 self._model = self.source.subwords
         return self._model
 
-    def _fit(self, table: EmbeddingTable) -> SubwordModel:
-        from vocabgraft.subwords.fitted import fit_subwords
+    def _fit(self, table: EmbeddingTable, *, cached: bool) -> SubwordModel:
+        from vocabgraft.subwords.fitted import fit_subwords, fit_subwords_cached
 
         if len(table) == 0:
             raise _empty_table_error("Subword")
-        return fit_subwords(table, **self.fit_options)
+        if not cached:
+            return fit_subwords(table, **self.fit_options)
+        options = self.fit_options
+        name = f"subwords:fitted:{sorted(options.items())!r}"
+        return table.derived(name, lambda: fit_subwords_cached(table, **options))
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
         from vocabgraft.table.core import EmbeddingTable
@@ -91,7 +98,7 @@ class Subword(InitializerBase):
         tokens = ctx.tokens_for("Subword")
         model = self.model
         if model is None and isinstance(self.source, EmbeddingTable):
-            model = self._model = self._fit(self.source)
+            model = self._model = self._fit(self.source, cached=True)
         elif model is None:
             w = ctx.rows_for("Subword")
             vocab = ctx.vocab_for("Subword")
@@ -100,7 +107,7 @@ class Subword(InitializerBase):
                     f"Subword: the vocabulary has {len(vocab)} tokens but there are {len(w)} "
                     "existing rows; fit on a table instead: Subword(table)"
                 )
-            model = self._fit(EmbeddingTable(w, vocab))
+            model = self._fit(EmbeddingTable(w, vocab), cached=False)
         assert model is not None
         if model.dim != ctx.dim:
             raise VocabgraftError(
