@@ -116,12 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _describe(exc: Exception) -> str:
-    """One line for an error: the message of ours, the file of an OSError, else the type."""
+    """One line for an error: the file of an OSError, our message, else the type and a note."""
+    if isinstance(exc, OSError):  # a missing file, a full disk: the message says enough
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}" if exc.strerror else str(exc)
     if isinstance(exc, VocabgraftError):
         return str(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror}"
     return (
         f"unexpected {type(exc).__name__}: {exc} "
         "(this is a bug in vocabgraft or a damaged input; rerun with --debug for the traceback)"
