@@ -14,13 +14,15 @@ from vocabgraft.rows.layout import (
     NEW,
     PATCH,
     TRAINABLE,
-    Plan,
+    LayoutChange,
     RowMap,
     check_row_ids,
 )
 
 
-def apply(plan: Plan, base: np.ndarray, rows: np.ndarray, patch: np.ndarray, new: np.ndarray):
+def apply(
+    plan: LayoutChange, base: np.ndarray, rows: np.ndarray, patch: np.ndarray, new: np.ndarray
+):
     """Build the new trainable and patch arrays the way a framework adapter does."""
     places = {TRAINABLE: rows, PATCH: patch, BASE_SOURCE: base, NEW: new}
     out = []
@@ -90,7 +92,7 @@ def test_unfreeze_all_skips_padding():
     ("ids", "match"),
     [
         ([7], r"id 7 is out of range for a table of 5 rows"),
-        ([-1], r"non-negative. Received -1; the table has 5 rows"),
+        ([-1], r"trainable ids: id -1 is out of range for a table of 5 rows"),
         ([1.5], r"must be integers. Received dtype float64"),
         ([True], r"must be integers. Received dtype bool"),
         ([0], r"id 0 is the padding row"),

@@ -119,7 +119,7 @@ def test_from_embedding_keeps_padding_and_shares_memory():
     ("ids", "match"),
     [
         (torch.tensor([1, 10]), r"id 10 is out of range for a table of 10 rows"),
-        (torch.tensor([[-3, 2]]), r"id -3 is negative; the table has 10 rows"),
+        (torch.tensor([[-3, 2]]), r"ids: id -3 is out of range for a table of 10 rows"),
         (torch.tensor([1.0]), r"int64 or int32.*Received dtype torch.float32 \(table of 10 rows\)"),
         (torch.tensor([True]), r"Received dtype torch.bool"),
     ],
@@ -135,7 +135,7 @@ def test_bad_ids_are_named_before_any_kernel_runs(table, ids, match):
     ("trainable", "error", "match"),
     [
         ([12], RowIndexError, r"trainable ids: id 12 is out of range for a table of 10 rows"),
-        ([-1], RowIndexError, r"trainable ids must be non-negative. Received -1"),
+        ([-1], RowIndexError, r"trainable ids: id -1 is out of range for a table of 10 rows"),
         ([], RowIndexError, r"trainable id set is empty \(table of 10 rows\)"),
         (torch.tensor([0.5]), RowIndexError, r"must be integers. Received dtype torch.float32"),
         (["nope"], KeyError, r"token 'nope' is not in the vocabulary"),

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from vocabgraft.rows.layout import BASE
 from vocabgraft.torch import PartialEmbedding
-from vocabgraft.torch._lookup import lookup, lookup_dense
+from vocabgraft.torch.kernel import lookup, lookup_dense
 
 pytestmark = pytest.mark.torch
 

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from vocabgraft._arrays import tensor_to_numpy
+
 __all__ = ["has_values", "to_numpy"]
 
 
@@ -33,15 +35,12 @@ def has_values(x: Any) -> bool:
 def to_numpy(x: Any) -> np.ndarray:
     """The values of a variable or tensor as numpy; no copy where the backend allows (CPU).
 
-    Callers only read the result. On torch, ``.numpy()`` rather than
-    ``ops.convert_to_numpy``, whose ``np.array(tensor)`` copies and, with
-    numpy 2, warns about torch's ``__array__``.
+    Callers only read the result. On torch, the tensor's own ``.numpy()``
+    (bfloat16 becomes float32) rather than ``ops.convert_to_numpy``, whose
+    ``np.array(tensor)`` copies and, with numpy 2, warns about torch's ``__array__``.
     """
     if isinstance(x, keras.Variable):
         x = x.value
     if keras.backend.backend() == "torch":
-        import torch
-
-        if x.dtype != torch.bfloat16:  # which numpy has no type for
-            return x.detach().cpu().numpy()
+        return np.asarray(tensor_to_numpy(x))
     return np.asarray(ops.convert_to_numpy(x))

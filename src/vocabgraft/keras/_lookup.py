@@ -6,12 +6,14 @@ trainable or patched id; ``ops.where`` puts those rows in. The work is
 O(batch x D); nothing is O(table), and the gradient of the trainable rows is a
 gather's, into a ``(K, D)`` array. That is :func:`lookup_ops`, for every backend
 and for traced calls. Eager torch calls (Keras runs torch eagerly by default)
-use the kernel of :mod:`vocabgraft.torch` instead: the same values, with only
+use :mod:`vocabgraft.torch.kernel` instead: the same values, with only
 the few trainable positions overwritten and sent gradient, which makes a
 training step about twice as fast there (``benches/bench_keras_step.py``).
 
-Out-of-range ids: :func:`check` raises :class:`~vocabgraft.errors.RowIndexError`
-when the ids have values (eager calls). Inside a traced function (``jax.jit``,
+Out-of-range ids: the layer checks ids that have values (eager calls) with
+:func:`bounds` and the shared check of :mod:`vocabgraft.rows`, which raises
+:class:`~vocabgraft.errors.RowIndexError`; numpy ids are checked in their own
+dtype before Keras converts them, so int64 ids past int32 never wrap on jax. Inside a traced function (``jax.jit``,
 which ``fit``, ``predict`` and ``evaluate`` use on the jax backend) no check can
 run; there the lookup sends every id outside ``[0, num_rows)`` past the end of
 the base, where jax's gather gives a row of NaN, as ``keras.layers.Embedding``
@@ -28,26 +30,17 @@ from typing import Any
 import keras
 from keras import ops
 
-from vocabgraft.errors import RowIndexError
 from vocabgraft.keras._backend import to_numpy
 
-__all__ = ["check", "lookup", "lookup_ops"]
+__all__ = ["bounds", "lookup", "lookup_ops"]
 
 
-def check(ids: Any, num_rows: int) -> None:
-    """Raise :class:`RowIndexError` naming the first bad id found, if any is out of range."""
+def bounds(ids: Any) -> tuple[int, int] | None:
+    """The smallest and largest of ``ids`` (a tensor with values), or None when there are none."""
     values = to_numpy(ids)
     if not values.size:
-        return
-    lo, hi = int(values.min()), int(values.max())
-    if lo < 0:
-        raise RowIndexError(
-            f"id {lo} is negative; the table has {num_rows} rows (valid ids 0..{num_rows - 1})"
-        )
-    if hi >= num_rows:
-        raise RowIndexError(
-            f"id {hi} is out of range for a table of {num_rows} rows (valid ids 0..{num_rows - 1})"
-        )
+        return None
+    return int(values.min()), int(values.max())
 
 
 def lookup(
@@ -62,7 +55,7 @@ def lookup(
     ids past the end raise torch's IndexError there.
     """
     if eager and keras.backend.backend() == "torch":
-        from vocabgraft.torch._lookup import lookup as torch_lookup
+        from vocabgraft.torch.kernel import lookup as torch_lookup
 
         return torch_lookup(ids, _value(base), _value(rows), _value(patch), _value(slots))
     return lookup_ops(ids, base, rows, patch, slots, checked=checked)

@@ -25,18 +25,18 @@ from typing import Any
 import keras
 import numpy as np
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import ArgumentTypeError, StateError
 from vocabgraft.keras._backend import to_numpy
+from vocabgraft.keras._compat import built_for, flatten_layers, reset_step_functions, slot_prefix
+from vocabgraft.rows.partial import PartialRows
 
 __all__ = ["hand_over", "partial_layers"]
 
 
 def partial_layers(model: keras.Model) -> Iterator[Any]:
     """Every PartialEmbedding inside ``model``, nested ones included."""
-    from vocabgraft.keras.embedding import PartialEmbedding
-
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, PartialEmbedding):
+    for layer in flatten_layers(model):
+        if isinstance(layer, PartialRows):
             yield layer
 
 
@@ -48,7 +48,7 @@ def hand_over(model: keras.Model) -> None:
     PartialEmbedding knows which ids each of its ``rows`` weights held.
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model. Received {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a keras.Model. Received {type(model).__name__}")
     old = getattr(model, "optimizer", None)
     if old is not None and old.built:
         changes = _changes(model, old)
@@ -57,30 +57,27 @@ def hand_over(model: keras.Model) -> None:
             new.build(model.trainable_variables)
             _carry(old, new, changes)
             model.optimizer = new
-    # The next fit / evaluate / predict traces again with the new variables.
-    if getattr(model, "train_function", None) is not None:
-        model.make_train_function(force=True)
-    model.test_function = None
-    model.predict_function = None
+    reset_step_functions(model)  # the next fit / evaluate / predict traces again
 
 
 def _changes(
     model: keras.Model, optimizer: keras.optimizers.Optimizer
 ) -> dict[str, tuple[int, int, np.ndarray]]:
-    """``{rows path: (old rows, dim, new_from_old)}`` for each ``rows`` weight replaced since
-    ``optimizer`` was built."""
-    # The list build() was given (BaseOptimizer keeps it; there is no public accessor).
-    built_for = {v.path: v for v in getattr(optimizer, "_trainable_variables", [])}
+    """``{rows path: (old rows, dim, new_from_old)}``, one per ``rows`` weight replaced.
+
+    Replaced since ``optimizer`` was built, that is.
+    """
+    by_path = {v.path: v for v in built_for(optimizer)}
     changes = {}
     for layer in partial_layers(model):
         if not layer.built:
             continue
-        old = built_for.get(layer.rows.path)
+        old = by_path.get(layer.rows.path)
         if old is None or old is layer.rows:
             continue
         old_ids = layer._ids_held_by(old)
         if old_ids is None:
-            raise VocabgraftError(
+            raise StateError(
                 f"{layer.name}: the optimizer was built for a 'rows' weight this layer did not "
                 "make. Compile the model again with a new optimizer instead"
             )
@@ -109,13 +106,13 @@ def _carry(
 ) -> None:
     olds, news = old.variables, new.variables
     if [v.name for v in olds] != [v.name for v in news]:
-        raise VocabgraftError(
+        raise StateError(
             f"cannot carry the state of {type(old).__name__} over: rebuilt over the model's "
             f"current variables it has {len(news)} state variables, but it had {len(olds)} "
             "(the model's variables changed in more ways than PartialEmbedding rows). "
             "Compile the model again with a new optimizer instead; its state starts from zero"
         )
-    prefixes = {path.replace("/", "_") + "_": change for path, change in changes.items()}
+    prefixes = {slot_prefix(path): change for path, change in changes.items()}
     for o, n in zip(olds, news):
         change = next((c for p, c in prefixes.items() if o.name.startswith(p)), None)
         if change is not None and _per_row(o.shape, change[0], change[1]):
@@ -131,7 +128,7 @@ def _carry(
             # reads its learning rate when the model is saved.
             n.assign(to_numpy(o).copy())
         else:
-            raise VocabgraftError(
+            raise StateError(
                 f"optimizer variable {o.name!r} changed shape from {tuple(o.shape)} to "
                 f"{tuple(n.shape)}, and it is not the state of changed PartialEmbedding rows. "
                 "Compile the model again with a new optimizer instead"

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import ArgumentError
 from vocabgraft.init import InitContext, Initializer, resolve_init
 from vocabgraft.vocab.core import Vocab
 
@@ -39,10 +39,15 @@ def warmstart(
             (it sees the old rows and old vocabulary, and the new tokens), a
             name (``"mean"``, ``"zeros"``, ``"normal"``, ``"subword"``), an
             ``(n_new, D)`` array, or None for zeros.
-        seed, generator: where random initializers draw from (give one).
+        seed: where random initializers draw from.
+        generator: the same, as a ``np.random.Generator`` (give one of the two).
 
     Returns:
         The ``(len(new_vocab), D)`` matrix, in the dtype of ``old_weights``.
+
+    Raises:
+        ArgumentError: for a matrix that is not 2-D float or does not match
+            ``old_vocab``, or both ``seed`` and ``generator``.
 
     >>> old = np.arange(6, dtype=np.float32).reshape(3, 2)
     >>> warmstart(["a", "b", "c"], ["c", "new", "a"], old, init="zeros").tolist()
@@ -54,28 +59,27 @@ def warmstart(
         Vocab(new_tokens)  # refuses repeated or non-string tokens, naming them
     weights = np.asarray(old_weights)
     if weights.ndim != 2 or weights.dtype.kind != "f":
-        raise VocabgraftError(
+        raise ArgumentError(
             f"old_weights must be a 2-D float matrix. Received shape {weights.shape}, "
             f"dtype {weights.dtype}"
         )
     if len(weights) != len(old):
-        raise VocabgraftError(
+        raise ArgumentError(
             f"old_weights has {len(weights)} rows but the old vocabulary has {len(old)} tokens"
         )
-    if generator is not None and seed is not None:
-        raise ValueError("pass seed or generator, not both")
     found = np.array([old.get(t, -1) for t in new_tokens], dtype=np.int64)
     fresh = np.flatnonzero(found < 0)
     out = np.empty((len(new_tokens), weights.shape[1]), dtype=weights.dtype)
     kept = np.flatnonzero(found >= 0)
     out[kept] = weights[found[kept]]
     if fresh.size:
-        ctx = InitContext(
-            n=int(fresh.size),
-            dim=weights.shape[1],
+        ctx = InitContext.build(
+            int(fresh.size),
+            weights.shape[1],
             tokens=[new_tokens[i] for i in fresh],
             vocab=old,
-            rng=generator if generator is not None else np.random.default_rng(seed),
+            seed=seed,
+            generator=generator,
             weights_fn=lambda: weights,
         )
         out[fresh] = resolve_init(init, ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import ArgumentError, ArgumentTypeError
 from vocabgraft.keras.embedding import Ids, PartialEmbedding
 
 __all__ = ["UnfreezeAt"]
@@ -34,11 +34,14 @@ class UnfreezeAt(keras.callbacks.Callback):
     """
 
     def __init__(self, epoch: int, layer: PartialEmbedding | str, ids: Ids | None = None) -> None:
+        """Check the arguments; the rows are unfrozen in ``fit``."""
         super().__init__()
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"`epoch` must be a non-negative integer. Received: epoch={epoch!r}")
+            raise ArgumentError(
+                f"`epoch` must be a non-negative integer. Received: epoch={epoch!r}"
+            )
         if not isinstance(layer, (PartialEmbedding, str)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "`layer` must be a PartialEmbedding or the name of one. "
                 f"Received {type(layer).__name__}"
             )
@@ -48,6 +51,7 @@ class UnfreezeAt(keras.callbacks.Callback):
         self.fired_at: int | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        """Unfreeze the rows at the first epoch from ``self.epoch`` on (once)."""
         if self.fired_at is not None or epoch < self.epoch:
             return
         layer = self._find()
@@ -59,7 +63,7 @@ class UnfreezeAt(keras.callbacks.Callback):
             return self.layer
         layer = self.model.get_layer(self.layer)
         if not isinstance(layer, PartialEmbedding):
-            raise VocabgraftError(
+            raise ArgumentTypeError(
                 f"layer {self.layer!r} of the model is a {type(layer).__name__}, not a "
                 "PartialEmbedding"
             )

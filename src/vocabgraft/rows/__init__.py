@@ -1,4 +1,10 @@
-"""Which rows of a table train and where each row lives, and the behaviour both framework adapters share."""
+"""Which rows of a table train and where each row lives, and the behaviour both framework adapters share.
+
+:mod:`vocabgraft.rows.layout` is the integer bookkeeping (:class:`RowMap`,
+:class:`LayoutChange`, :class:`Gather`); :mod:`vocabgraft.rows.partial` is the
+framework-neutral behaviour of a ``PartialEmbedding`` (:class:`PartialRows`).
+Both are numpy only.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,13 @@ from vocabgraft.rows.layout import (
     PATCH,
     TRAINABLE,
     Gather,
-    Plan,
+    LayoutChange,
     RowMap,
+    check_bounds,
     check_ids,
     check_row_ids,
-    plan_extension,
-    warn_if_whole_table,
 )
+from vocabgraft.rows.partial import PartialRows, warn_if_whole_table
 
 __all__ = [
     "BASE",
@@ -24,10 +30,11 @@ __all__ = [
     "PATCH",
     "TRAINABLE",
     "Gather",
-    "Plan",
+    "LayoutChange",
+    "PartialRows",
     "RowMap",
+    "check_bounds",
     "check_ids",
     "check_row_ids",
-    "plan_extension",
     "warn_if_whole_table",
 ]

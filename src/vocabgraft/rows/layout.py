@@ -1,8 +1,9 @@
 """Which rows of an embedding table train, and where each row's value lives.
 
-This module is the framework-neutral bookkeeping behind ``vocabgraft.torch``'s
-``PartialEmbedding`` (and the Keras layer). It holds integers only, never
-vectors, and imports no framework.
+This module is the integer bookkeeping behind the ``PartialEmbedding`` of
+``vocabgraft.torch`` and of ``vocabgraft.keras``. It holds integers only, never
+vectors, and imports no framework; :mod:`vocabgraft.rows.partial` holds the
+behaviour both adapters share (ids and tokens, freeze, unfreeze, extend).
 
 The model
 ---------
@@ -36,35 +37,31 @@ into it.
 Changes
 -------
 A :class:`RowMap` never changes. :meth:`RowMap.freeze`, :meth:`RowMap.unfreeze`
-and :meth:`RowMap.extend` return a :class:`Plan`: the new map, and for the new
+and :meth:`RowMap.extend` return a :class:`LayoutChange`: the new map, and for the new
 trainable and patch arrays a :class:`Gather` saying where each of their rows
 comes from (an old trainable slot, an old patch row, a base row, or a new
-value). A framework adapter builds its new arrays from the plan, then adopts
-``plan.after``; if building fails, the old state is untouched. Optimizer state
+value). A framework adapter builds its new arrays from the change, then adopts
+``change.after``; if building fails, the old state is untouched. Optimizer state
 follows the same plan: rows that stay trainable keep theirs
 (:meth:`Gather.pairs` with ``TRAINABLE``), the others have none.
 
 >>> m = RowMap.create(5, trainable=[3, 1])
 >>> m.trainable_ids.tolist(), m.slots.tolist()
 ([1, 3], [-1, 0, -1, 1, -1])
->>> plan = m.freeze([3])
->>> plan.after.slots.tolist(), plan.patch.pairs(TRAINABLE)
+>>> change = m.freeze([3])
+>>> change.after.slots.tolist(), change.patch.pairs(TRAINABLE)
 ([-1, 0, -1, -2, -1], (array([0]), array([1])))
 """
 
 from __future__ import annotations
 
-import warnings
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vocabgraft.errors import RowIndexError, VocabError, VocabgraftError
-from vocabgraft.init import InitContext, resolve_init
-from vocabgraft.vocab.core import Vocab
+from vocabgraft.errors import ArgumentError, RowIndexError, StateError
 
 __all__ = [
     "BASE",
@@ -73,12 +70,14 @@ __all__ = [
     "PATCH",
     "TRAINABLE",
     "Gather",
-    "Plan",
+    "LayoutChange",
     "RowMap",
+    "check_bounds",
     "check_ids",
     "check_row_ids",
-    "plan_extension",
-    "warn_if_whole_table",
+    "from_runs",
+    "normalize_padding",
+    "to_runs",
 ]
 
 # Where a row of a new array comes from (Gather.source), and the slot code of base rows.
@@ -95,6 +94,9 @@ def check_row_ids(ids: Any, num_rows: int, *, what: str = "ids") -> np.ndarray:
 
     Accepts an int, any integer array-like (lists, numpy arrays, CPU tensors
     converted by the caller). Floats and booleans are refused rather than cast.
+
+    Raises:
+        RowIndexError: for a non-integer dtype or an id outside ``[0, num_rows)``.
     """
     arr = np.asarray(ids)
     if arr.dtype == object or arr.dtype.kind not in "iu":
@@ -105,26 +107,57 @@ def check_row_ids(ids: Any, num_rows: int, *, what: str = "ids") -> np.ndarray:
                 f"{what} must be integers. Received dtype {arr.dtype}"
                 + (f" (first value {arr.ravel()[0]!r})" if arr.size else "")
             )
-    arr = arr.astype(np.int64, copy=False).ravel()
-    check_ids(arr, num_rows, what=what)
-    return np.unique(arr)
+    arr = arr.ravel()
+    check_ids(arr, num_rows, what=what)  # in the ids' own dtype: nothing wraps first
+    return np.unique(arr.astype(np.int64, copy=False))
 
 
 def check_ids(ids: np.ndarray, num_rows: int, *, what: str = "ids") -> None:
-    """Raise :class:`RowIndexError` if any of the integer ``ids`` is outside ``[0, num_rows)``."""
+    """Raise :class:`RowIndexError` if any of the integer ``ids`` is outside ``[0, num_rows)``.
+
+    Reads the ids in their own dtype (int64 stays int64), so nothing wraps
+    before the check.
+    """
+    if ids.size:
+        check_bounds(int(ids.min()), int(ids.max()), num_rows, what=what)
+
+
+def check_bounds(lo: int, hi: int, num_rows: int, *, what: str = "ids") -> None:
+    """The one id-range check: raise :class:`RowIndexError` unless ``0 <= lo <= hi < num_rows``.
+
+    Framework adapters compute the smallest and largest id of a batch their
+    own way (on the device, in one reduction) and hand them here, so every
+    path reports a bad id with the same message.
+
+    Raises:
+        RowIndexError: naming the bad id, the table size and the valid range.
+    """
+    bad = lo if lo < 0 else hi if hi >= num_rows else None
+    if bad is not None:
+        raise RowIndexError(
+            f"{what}: id {bad} is out of range for a table of {num_rows} rows "
+            f"(valid ids 0..{num_rows - 1})"
+        )
+
+
+def to_runs(ids: np.ndarray) -> list[list[int]]:
+    """Sorted unique ids as ``[start, stop)`` runs, so a saved layout stays small for any id set.
+
+    >>> to_runs(np.array([1, 2, 3, 7]))
+    [[1, 4], [7, 8]]
+    """
     if ids.size == 0:
-        return
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0:
-        raise RowIndexError(
-            f"{what} must be non-negative. Received {lo}; the table has {num_rows} rows "
-            f"(valid ids 0..{num_rows - 1})"
-        )
-    if hi >= num_rows:
-        raise RowIndexError(
-            f"{what}: id {hi} is out of range for a table of {num_rows} rows "
-            f"(valid ids 0..{num_rows - 1})"
-        )
+        return []
+    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [ids.size]])
+    return [[int(ids[a]), int(ids[b - 1]) + 1] for a, b in zip(starts, stops)]
+
+
+def from_runs(runs: Any) -> np.ndarray:
+    """Ids from ``[start, stop)`` runs (what :func:`to_runs` writes)."""
+    parts = [np.arange(int(a), int(b), dtype=np.int64) for a, b in runs]
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 @dataclass(frozen=True)
@@ -140,6 +173,7 @@ class Gather:
     index: np.ndarray
 
     def __len__(self) -> int:
+        """The number of rows of the new array."""
         return len(self.source)
 
     def pairs(self, source: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,12 +190,13 @@ class Gather:
         return None
 
     def describe(self) -> str:
+        """How many rows come from each place, in words."""
         counts = {_SOURCE_NAMES[s]: int((self.source == s).sum()) for s in _SOURCE_NAMES}
         return ", ".join(f"{v} from {k}" for k, v in counts.items() if v)
 
 
 @dataclass(frozen=True)
-class Plan:
+class LayoutChange:
     """A change of layout: the map after it, and how to build the new arrays."""
 
     before: RowMap
@@ -173,6 +208,13 @@ class Plan:
     def kept(self) -> tuple[np.ndarray, np.ndarray]:
         """``(new_slot, old_slot)`` of the rows trainable before and after (their optimizer state stays)."""
         return self.trainable.pairs(TRAINABLE)
+
+    def new_from_old(self) -> np.ndarray:
+        """For each new trainable slot, the old slot it comes from, or -1 (a row new to training)."""
+        out = np.full(len(self.trainable), -1, dtype=np.int64)
+        dst, src = self.kept
+        out[dst] = src
+        return out
 
     @property
     def changes_trainable(self) -> bool:
@@ -188,7 +230,7 @@ class RowMap:
     """Where every row of a table lives (see the module docstring).
 
     Build one with :meth:`create` or :meth:`from_ids`; change it with
-    :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`, which return a :class:`Plan`.
+    :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`, which return a :class:`LayoutChange`.
     """
 
     num_base: int
@@ -212,17 +254,17 @@ class RowMap:
     ) -> RowMap:
         """A map from its parts, checked: ids in range, disjoint, appended rows all placed."""
         if num_base < 1:
-            raise VocabgraftError(f"the base table needs at least one row. Received {num_base}")
+            raise ArgumentError(f"the base table needs at least one row. Received {num_base}")
         if num_rows < num_base:
-            raise VocabgraftError(
+            raise ArgumentError(
                 f"num_rows ({num_rows}) is smaller than the base table ({num_base} rows)"
             )
         tr = check_row_ids(_as_array(trainable_ids), num_rows, what="trainable ids")
         pa = check_row_ids(_as_array(patch_ids), num_rows, what="patch ids")
-        padding_idx = _normalize_padding(padding_idx, num_rows)
+        padding_idx = normalize_padding(padding_idx, num_rows)
         both = np.intersect1d(tr, pa)
         if both.size:
-            raise VocabgraftError(f"id {int(both[0])} is both trainable and patched")
+            raise ArgumentError(f"id {int(both[0])} is both trainable and patched")
         if padding_idx is not None and padding_idx in set(tr.tolist()):
             raise RowIndexError(_padding_message(padding_idx))
         slots = np.full(num_rows, BASE, dtype=np.int32)
@@ -230,7 +272,7 @@ class RowMap:
         slots[pa] = -2 - np.arange(len(pa), dtype=np.int32)
         orphan = np.flatnonzero(slots[num_base:] == BASE)
         if orphan.size:
-            raise VocabgraftError(
+            raise StateError(
                 f"appended row {num_base + int(orphan[0])} is neither trainable nor patched; "
                 f"rows >= {num_base} have no base row"
             )
@@ -249,14 +291,17 @@ class RowMap:
 
     @property
     def num_trainable(self) -> int:
+        """Rows that train (``K``)."""
         return len(self.trainable_ids)
 
     @property
     def num_patched(self) -> int:
+        """Rows in the patch (``P``)."""
         return len(self.patch_ids)
 
     @property
     def num_frozen(self) -> int:
+        """Rows that do not train."""
         return self.num_rows - self.num_trainable
 
     def check(self, ids: Any, *, what: str = "ids") -> np.ndarray:
@@ -264,6 +309,7 @@ class RowMap:
         return check_row_ids(ids, self.num_rows, what=what)
 
     def __repr__(self) -> str:
+        """The sizes and the padding row."""
         return (
             f"RowMap(num_base={self.num_base}, num_rows={self.num_rows}, "
             f"trainable={self.num_trainable}, patched={self.num_patched}, "
@@ -272,7 +318,7 @@ class RowMap:
 
     # -- changes ----------------------------------------------------------------------
 
-    def freeze(self, ids: Any | None = None) -> Plan:
+    def freeze(self, ids: Any | None = None) -> LayoutChange:
         """Stop training ``ids`` (all trainable rows when None); their values move to the patch.
 
         Ids that are already frozen are left as they are.
@@ -286,7 +332,7 @@ class RowMap:
         pa = np.union1d(self.patch_ids, leaving)
         return self._plan(tr, pa, new_ids=np.empty(0, np.int64))
 
-    def unfreeze(self, ids: Any | None = None) -> Plan:
+    def unfreeze(self, ids: Any | None = None) -> LayoutChange:
         """Train ``ids`` too (every row but the padding row when None)."""
         if ids is None:
             ids = np.arange(self.num_rows, dtype=np.int64)
@@ -300,14 +346,14 @@ class RowMap:
         pa = np.setdiff1d(self.patch_ids, ids)
         return self._plan(tr, pa, new_ids=np.empty(0, np.int64))
 
-    def extend(self, n: int, *, trainable: bool = True) -> Plan:
+    def extend(self, n: int, *, trainable: bool = True) -> LayoutChange:
         """Append ``n`` rows (ids ``num_rows .. num_rows + n - 1``), trainable or patched.
 
         Their values are ``NEW`` rows ``0 .. n - 1`` in the plan. Costs O(n + K + P),
         never O(num_rows) of values.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise VocabgraftError(f"extend needs a positive number of rows. Received: {n!r}")
+            raise ArgumentError(f"extend needs a positive number of rows. Received: {n!r}")
         new = np.arange(self.num_rows, self.num_rows + int(n), dtype=np.int64)
         if trainable:
             tr, pa = np.concatenate([self.trainable_ids, new]), self.patch_ids
@@ -324,10 +370,10 @@ class RowMap:
             )
         return arr
 
-    def _plan(self, tr: np.ndarray, pa: np.ndarray, *, new_ids: np.ndarray) -> Plan:
+    def _plan(self, tr: np.ndarray, pa: np.ndarray, *, new_ids: np.ndarray) -> LayoutChange:
         num_rows = self.num_rows + len(new_ids)
         after = RowMap.from_ids(self.num_base, num_rows, tr, pa, padding_idx=self.padding_idx)
-        return Plan(self, after, self._gather(tr, new_ids), self._gather(pa, new_ids))
+        return LayoutChange(self, after, self._gather(tr, new_ids), self._gather(pa, new_ids))
 
     def _gather(self, ids: np.ndarray, new_ids: np.ndarray) -> Gather:
         """Where the rows ``ids`` come from in this map (``new_ids`` are the appended ones)."""
@@ -348,7 +394,12 @@ def _as_array(ids: Iterable[int] | np.ndarray) -> np.ndarray:
     return ids if isinstance(ids, np.ndarray) else np.asarray(list(ids))
 
 
-def _normalize_padding(padding_idx: int | None, num_rows: int) -> int | None:
+def normalize_padding(padding_idx: int | None, num_rows: int) -> int | None:
+    """``padding_idx`` as a non-negative id (``-1`` is the last row), checked; None stays None.
+
+    Raises:
+        RowIndexError: when it is not an integer or not a row of the table.
+    """
     if padding_idx is None:
         return None
     if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
@@ -367,92 +418,3 @@ def _padding_message(padding_idx: int) -> str:
         f"id {padding_idx} is the padding row, which never trains (as in nn.Embedding, it gets "
         "no gradient). Leave it out of the trainable ids"
     )
-
-
-def plan_extension(
-    row_map: RowMap,
-    rows: int | str | Iterable[str],
-    *,
-    vocab: Vocab | None,
-    dim: int,
-    init: Any,
-    trainable: bool,
-    seed: int | None,
-    generator: np.random.Generator | None,
-    weights_fn: Callable[[], np.ndarray],
-    owner: str,
-) -> tuple[Plan, np.ndarray, list[str] | None]:
-    """Everything ``extend`` does before a framework array changes.
-
-    Checks the request (a row count for a module without a vocabulary, new
-    and unique tokens for one with), plans the new layout and computes the
-    new rows' values with the initializer. Returns the plan, the ``(n, dim)``
-    values and the tokens (``None`` for a row count). Nothing changes if it
-    raises, so the caller can apply the plan, then grow the vocabulary.
-    """
-    tokens: list[str] | None = None
-    if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
-        n = int(rows)
-        if vocab is not None:
-            raise VocabError(
-                f"this {owner} has a vocabulary, so new rows need tokens: pass extend(tokens) "
-                f"instead of extend({n})"
-            )
-    else:
-        tokens = [rows] if isinstance(rows, str) else list(rows)  # type: ignore[arg-type]
-        n = len(tokens)
-        if vocab is None:
-            raise VocabgraftError(
-                f"extend got tokens, but this {owner} has no vocabulary. Pass a row count, or "
-                f"build the {owner} with from_table or vocab="
-            )
-        _refuse_known(vocab, tokens)
-    plan = row_map.extend(n, trainable=trainable)  # checks n before any work
-    if generator is not None and seed is not None:
-        raise ValueError("pass seed or generator, not both")
-    ctx = InitContext(
-        n=n,
-        dim=dim,
-        tokens=tokens,
-        vocab=vocab,
-        rng=generator if generator is not None else np.random.default_rng(seed),
-        weights_fn=weights_fn,
-    )
-    return plan, np.asarray(resolve_init(init, ctx)), tokens
-
-
-def _refuse_known(vocab: Vocab, tokens: list[str]) -> None:
-    """Refuse non-strings, tokens already in ``vocab`` and repeats, before anything changes."""
-    bad = next((t for t in tokens if not isinstance(t, str)), None)
-    if bad is not None:
-        raise VocabError(f"tokens are strings. Received {bad!r} ({type(bad).__name__})")
-    new = set(vocab.missing(tokens))
-    present = next((t for t in tokens if t not in new), None)
-    if present is not None:
-        raise VocabError(
-            f"token {present!r} is already in the vocabulary at id {vocab[present]}; "
-            "extend with new tokens only (vocab.missing(tokens) picks them)"
-        )
-    counts = Counter(tokens)
-    repeated = next((t for t in tokens if counts[t] > 1), None)
-    if repeated is not None:
-        raise VocabError(f"token {repeated!r} is repeated in the tokens to add")
-
-
-def warn_if_whole_table(plan: Plan, row_bytes: int, limit: int) -> None:
-    """Warn, with the memory cost, when ``plan`` makes a large table train whole.
-
-    ``row_bytes`` is one row's size; ``limit`` the size of the trainable rows
-    from which to warn. Called by the adapters' ``unfreeze``.
-    """
-    after = plan.after
-    nbytes = after.num_trainable * row_bytes
-    whole = after.num_trainable + (after.padding_idx is not None) == after.num_rows
-    if whole and nbytes >= limit:
-        warnings.warn(
-            f"all {after.num_rows:,} rows of the table now train: the trainable rows take "
-            f"{nbytes:,} bytes and an Adam-type optimizer adds {2 * nbytes:,} bytes of state "
-            f"({3 * nbytes:,} bytes in all). Unfreeze only the rows that need it to keep "
-            "optimizer memory proportional to them",
-            stacklevel=3,
-        )

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import StateError
 
 __all__ = ["compose", "remap_state"]
 
@@ -38,7 +38,7 @@ def remap_state(
 ) -> None:
     """Move ``param``'s per-row state in ``optimizer`` from ``old_rows`` rows to the new layout."""
     if not any(any(p is param for p in g["params"]) for g in optimizer.param_groups):
-        raise VocabgraftError(
+        raise StateError(
             f"{type(optimizer).__name__} does not hold this module's trainable rows. Build the "
             "optimizer from model.parameters() (or include module.rows) before rebinding"
         )
@@ -51,7 +51,7 @@ def remap_state(
         if not isinstance(value, Tensor) or value.dim() != param.dim():
             continue
         if value.shape[0] != old_rows or value.shape[1:] != param.shape[1:]:
-            raise VocabgraftError(
+            raise StateError(
                 f"optimizer state {key!r} has shape {tuple(value.shape)}, but the rows had "
                 f"{old_rows} x {param.shape[1]} before this change. Rebind after each change, "
                 "or pass optimizer= to freeze/unfreeze/extend"

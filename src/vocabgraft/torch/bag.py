@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vocabgraft.errors import VocabgraftError
-from vocabgraft.torch.embedding import Ids, PartialEmbedding, _refuse_unsupported
+from vocabgraft.errors import ArgumentError, ArgumentTypeError, RowIndexError
+from vocabgraft.torch.embedding import Ids, PartialEmbedding, _options_of
 
 __all__ = ["PartialEmbeddingBag"]
 
@@ -27,7 +27,8 @@ class PartialEmbeddingBag(PartialEmbedding):
     """``nn.EmbeddingBag`` (sum, mean or max; offsets; per-sample weights) with only chosen rows trained.
 
     For categorical multi-hot features. Takes the arguments of
-    :class:`PartialEmbedding`, plus ``mode`` and ``include_last_offset`` as in
+    :class:`PartialEmbedding` (a fresh ``(num_embeddings, embedding_dim)``
+    table, or a given one), plus ``mode`` and ``include_last_offset`` as in
     ``nn.EmbeddingBag``. Entries equal to ``padding_idx`` are left out of
     their bag (and out of a mean's count), as there.
 
@@ -39,34 +40,40 @@ class PartialEmbeddingBag(PartialEmbedding):
 
     def __init__(
         self,
-        weights: Tensor | np.ndarray,
-        trainable: Ids = (),
+        num_embeddings: int | Tensor | np.ndarray,
+        embedding_dim: int | None = None,
         *,
         mode: Mode = "mean",
         include_last_offset: bool = False,
         **kwargs: Any,
     ) -> None:
+        """Check ``mode`` and build the table as :class:`PartialEmbedding` does."""
         if mode not in ("sum", "mean", "max"):
-            raise ValueError(f"mode must be 'sum', 'mean' or 'max'. Received mode={mode!r}")
-        super().__init__(weights, trainable, **kwargs)
+            raise ArgumentError(f"mode must be 'sum', 'mean' or 'max'. Received mode={mode!r}")
+        if mode == "max" and kwargs.get("scale_grad_by_freq"):
+            raise ArgumentError(
+                "mode='max' does not support scale_grad_by_freq=True (as in nn.EmbeddingBag)"
+            )
+        super().__init__(num_embeddings, embedding_dim, **kwargs)
         self.mode: Mode = mode
         self.include_last_offset = include_last_offset
 
     @classmethod
     def from_embedding(
-        cls, embedding: nn.Module, trainable: Ids = (), **kwargs: Any
+        cls, embedding: nn.Module, trainable: Ids | None = None, **kwargs: Any
     ) -> PartialEmbeddingBag:
-        """A bag with the rows, mode, ``padding_idx`` and ``include_last_offset`` of an ``nn.EmbeddingBag``."""
+        """A bag with the rows, mode, ``padding_idx`` and options of an ``nn.EmbeddingBag``."""
         if not isinstance(embedding, nn.EmbeddingBag):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"PartialEmbeddingBag.from_embedding takes an nn.EmbeddingBag. "
                 f"Received {type(embedding).__name__}"
             )
-        _refuse_unsupported(embedding)
-        kwargs.setdefault("padding_idx", embedding.padding_idx)
-        kwargs.setdefault("mode", embedding.mode)
-        kwargs.setdefault("include_last_offset", embedding.include_last_offset)
-        return cls(embedding.weight.detach(), trainable, **kwargs)
+        options = {
+            **_options_of(embedding),  # type: ignore[arg-type]
+            "mode": embedding.mode,
+            "include_last_offset": embedding.include_last_offset,
+        }
+        return cls.from_pretrained(embedding.weight.detach(), trainable, **{**options, **kwargs})
 
     def forward(
         self,
@@ -74,8 +81,9 @@ class PartialEmbeddingBag(PartialEmbedding):
         offsets: Tensor | None = None,
         per_sample_weights: Tensor | None = None,
     ) -> Tensor:
+        """One reduced row per bag, as ``nn.EmbeddingBag`` gives on the merged table."""
         if input.dim() not in (1, 2):
-            raise VocabgraftError(
+            raise RowIndexError(
                 f"input must be 1-D (with offsets) or 2-D (one bag per row). "
                 f"Received shape {tuple(input.shape)}"
             )
@@ -99,7 +107,9 @@ class PartialEmbeddingBag(PartialEmbedding):
             padding_idx=padding_idx,
         )
 
-    def merge(self) -> nn.Module:
+    # A bag is a PartialEmbedding in every other respect (lookups, layout changes,
+    # saving); its plain counterpart is an nn.EmbeddingBag, not an nn.Embedding.
+    def merge(self) -> nn.EmbeddingBag:  # type: ignore[override]
         """A plain, trainable ``nn.EmbeddingBag`` with the merged rows."""
         return nn.EmbeddingBag.from_pretrained(
             self.merged_weight(),
@@ -107,7 +117,9 @@ class PartialEmbeddingBag(PartialEmbedding):
             mode=self.mode,
             include_last_offset=self.include_last_offset,
             padding_idx=self.padding_idx,
+            scale_grad_by_freq=self.scale_grad_by_freq,
         )
 
     def extra_repr(self) -> str:
+        """The sizes, the layout, the padding row and the mode."""
         return f"{super().extra_repr()}, mode={self.mode!r}"

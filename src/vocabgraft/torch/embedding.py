@@ -5,12 +5,16 @@ a trainable table still leaves every row in the optimizer: AdamW's weight
 decay moves the masked rows anyway, and the optimizer keeps state for all of
 them. Here the frozen rows are not parameters at all, so no optimizer can touch
 them, and optimizer memory follows the number of rows that train.
+
+What both frameworks share (ids and tokens, freeze, unfreeze, extend, the
+padding row) lives in :class:`vocabgraft.rows.partial.PartialRows`; this
+module adds the lookup, the parameter swap, the optimizer hand-over and
+``state_dict``.
 """
 
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -18,84 +22,69 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vocabgraft.errors import RowIndexError, VocabgraftError
+from vocabgraft.errors import ArgumentError, ArgumentTypeError, RowIndexError, StateError
 from vocabgraft.init import Initializer
-from vocabgraft.rows.layout import (
-    BASE,
-    BASE_SOURCE,
-    NEW,
-    PATCH,
-    TRAINABLE,
-    Gather,
-    Plan,
-    RowMap,
-    check_row_ids,
-    plan_extension,
-    warn_if_whole_table,
-)
-from vocabgraft.table.core import EmbeddingTable
-from vocabgraft.torch._lookup import lookup, lookup_dense
+from vocabgraft.rows.layout import BASE, BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather, RowMap
+from vocabgraft.rows.layout import LayoutChange as _Change
+from vocabgraft.rows.layout import normalize_padding as _normalize_padding
+from vocabgraft.rows.partial import PartialRows, check_weights
+from vocabgraft.torch import _state
 from vocabgraft.torch._optim import compose, remap_state
+from vocabgraft.torch._weights import as_tensor, fresh_table, refuse_options
+from vocabgraft.torch.kernel import lookup
 from vocabgraft.vocab.core import Vocab
 
-__all__ = ["PartialEmbedding", "as_tensor"]
+__all__ = ["Ids", "PartialEmbedding", "as_tensor"]
 
 Ids = Sequence[int] | Sequence[str] | np.ndarray | Tensor | int | str
 _M = TypeVar("_M", bound="PartialEmbedding")
-_EXTRA_VERSION = 1
+_Init = Initializer | np.ndarray | Tensor | str | None
 
 
-def as_tensor(weights: Tensor | np.ndarray) -> Tensor:
-    """``weights`` as a tensor without copying, also when it is a read-only array (a memory map).
-
-    ``torch.from_numpy`` warns on read-only arrays because torch cannot mark a
-    tensor read-only. PartialEmbedding never writes its base (every operation
-    on it is out of place), so the warning is silenced here, for this call only.
-    """
-    if isinstance(weights, Tensor):
-        return weights.detach()
-    if not isinstance(weights, np.ndarray):
-        raise TypeError(
-            f"weights must be a torch.Tensor or numpy array. Received {type(weights).__name__}"
-        )
-    if weights.flags.writeable:
-        return torch.from_numpy(weights)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(weights)
-
-
-class PartialEmbedding(nn.Module):
-    """An embedding table whose chosen rows train while the rest stay exactly as they were.
+class PartialEmbedding(PartialRows, nn.Module):
+    """An ``nn.Embedding`` whose chosen rows train while the rest stay exactly as they were.
 
     The first ``num_base`` rows live in the buffer ``base`` (never written: it
     may be a read-only memory map shared by processes). Rows that train live in
     one compact parameter ``rows`` of shape ``(K, D)``, for any set of ids.
     Rows trained and then frozen again, and rows appended frozen, live in the
-    small buffer ``patch``. :mod:`vocabgraft.rows` explains the bookkeeping.
+    small buffer ``patch``. :mod:`vocabgraft.rows.layout` explains the bookkeeping.
 
     ``forward`` gives exactly what ``nn.Embedding`` gives on the merged table
-    (:meth:`merged_weight`): any shape of int32 or int64 ids, repeats allowed,
-    any float dtype. The padding row never trains, as in ``nn.Embedding``.
+    (:attr:`weight`): any shape of int32 or int64 ids, repeats allowed, any
+    float dtype. The padding row never trains, as in ``nn.Embedding``.
+
+    Build one as ``nn.Embedding`` is built, ``PartialEmbedding(num_embeddings,
+    embedding_dim, padding_idx=...)``: a fresh table (``N(0, 1)``, drawn as
+    ``nn.Embedding`` draws it) in which every row but the padding row trains
+    until rows are frozen. Or over a trained table with :meth:`from_pretrained`,
+    :meth:`from_table` or :meth:`from_embedding`, or pass the ``(V, D)`` tensor
+    or array as the first argument (used without a copy).
 
     Args:
-        weights: the ``(V0, D)`` base table: a tensor or numpy array, used
-            without a copy.
-        trainable: the ids (or, with ``vocab``, tokens) of the rows that train.
-            Their first values are their base rows. May be left empty only
-            when ``add`` gives new rows to train.
+        num_embeddings: rows of a fresh table, or the ``(V0, D)`` base table.
+        embedding_dim: the width of a fresh table's rows (None with a table).
         padding_idx: as in ``nn.Embedding``: that row gets no gradient.
+        max_norm: refused (it would write the frozen base); must be None.
+        norm_type: kept for ``nn.Embedding``'s signature (used with max_norm only).
+        scale_grad_by_freq: divide each row's gradient by its id's count in the
+            batch, as ``nn.Embedding`` does.
+        sparse: refused (the trainable rows' gradient is already compact).
+        trainable: the ids (or, with ``vocab``, tokens) of the rows that train;
+            None for every row but the padding row (unless ``freeze=True``).
+        freeze: with ``trainable`` None, True trains no row yet.
         vocab: names the rows; lets ``trainable`` and ``extend`` take tokens.
         check_ids: check every batch's ids with one min/max reduction before
             the lookup, raising :class:`~vocabgraft.errors.RowIndexError`
             naming the bad id. Turn off to save that reduction.
-        save_base: put the base in ``state_dict`` too. Off by default: the
-            base is the table you built the module from, and a checkpoint of
-            the trained state stays O(K + P) rows. A saved state loads into any module built over the same base
-            (its layout is adopted from the state).
-        add, init, seed: rows to append right away, as :meth:`extend` does
-            (trainable): the special or OOV rows a pretrained table lacks. With
-            ``add``, ``trainable`` may be empty.
+        save_base: put the base in ``state_dict`` too. Off by default: a
+            checkpoint of the trained state stays O(K + P) rows, and loads
+            into any module built over the same base (its layout is adopted).
+        add: rows to append right away, trainable, as :meth:`extend` does.
+        init: the values of the ``add`` rows (see :meth:`extend`).
+        seed: where a random ``init`` draws from.
+        device: as in ``nn.Embedding`` (a given table is moved there).
+        dtype: as in ``nn.Embedding`` (a given table is converted).
 
     Changing what trains: :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`
     keep ``rows`` the same Parameter object with a new shape. Hand the change
@@ -103,23 +92,22 @@ class PartialEmbedding(nn.Module):
     stay trainable keep their optimizer state, rows that left lose it (so
     momentum cannot move them), new rows start from zero state.
 
+    Reading ``weight`` builds the merged ``(V, D)`` table as a new tensor
+    without gradient (a copy, each time), for code that reads an embedding's
+    weight; writing into it changes nothing in the module, and assigning
+    ``module.weight = ...`` raises :class:`~vocabgraft.errors.StateError`.
+
     Saving: ``state_dict`` holds the trainable rows, the patch, their ids and
-    the sizes, not the base (unless ``save_base``). Load it into a module built
-    over the same table with any trainable set; the saved layout is adopted.
-    ``merge()`` gives a plain ``nn.Embedding`` for serving.
+    the sizes, not the base (unless ``save_base``). An ``nn.Embedding``'s
+    ``state_dict`` (``{"weight": ...}``) also loads. ``merge()`` gives a plain
+    ``nn.Embedding`` for serving.
 
     Distributed: call :func:`~vocabgraft.torch.ddp_ignore_frozen` before
     wrapping in DDP. FSDP2 (``fully_shard``) trains a fixed layout; changing
-    the layout of sharded rows raises.
-
-    On a GPU, the eager kernel finds the trainable positions with
-    ``torch.nonzero``, and the range check reads the ids' min and max; each
-    makes the host wait for the device once per call (``check_ids=False``
-    drops the second). Under ``torch.compile`` the fixed-shape kernel waits
-    for neither.
-
-    Build one with :meth:`from_table`, :meth:`from_pretrained` or
-    :meth:`from_embedding`:
+    the layout of sharded rows raises. On a GPU, the eager kernel's
+    ``torch.nonzero`` and the range check each make the host wait for the
+    device once per call (``check_ids=False`` drops the second); under
+    ``torch.compile`` the fixed-shape kernel waits for neither.
 
     >>> import torch
     >>> emb = PartialEmbedding.from_pretrained(torch.randn(10, 4), trainable=[0, 7])
@@ -129,6 +117,9 @@ class PartialEmbedding(nn.Module):
     ['rows']
     >>> torch.equal(emb(torch.tensor([3]))[0], emb.base[3])
     True
+    >>> fresh = PartialEmbedding(6, 3, padding_idx=0)
+    >>> fresh.trainable_ids.tolist(), fresh.weight.shape
+    ([1, 2, 3, 4, 5], torch.Size([6, 3]))
     """
 
     base: Tensor
@@ -138,50 +129,56 @@ class PartialEmbedding(nn.Module):
     slots: Tensor
     hot: Tensor
     rows: nn.Parameter
-
-    #: ``unfreeze`` warns when the whole table becomes trainable and its rows take at
-    #: least this many bytes (an Adam-type optimizer adds twice as much state).
-    large_table_bytes: int = 64 << 20
+    _kind = "module"
 
     def __init__(
         self,
-        weights: Tensor | np.ndarray,
-        trainable: Ids = (),
-        *,
+        num_embeddings: int | Tensor | np.ndarray,
+        embedding_dim: int | None = None,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        *,
+        trainable: Ids | None = None,
+        freeze: bool | None = None,
         vocab: Vocab | None = None,
         check_ids: bool = True,
         save_base: bool = False,
         add: int | Sequence[str] | None = None,
-        init: Initializer | np.ndarray | Tensor | str | None = None,
+        init: _Init = None,
         seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
+        """Build the table, the layout and the first trainable rows (see the class docstring)."""
         super().__init__()
-        base = as_tensor(weights)
-        if base.dim() != 2:
-            raise ValueError(
-                f"weights must be 2-D (rows x dims). Received shape {tuple(base.shape)}"
+        refuse_options(max_norm=max_norm, sparse=sparse)
+        self.max_norm, self.norm_type, self.sparse = None, norm_type, False
+        self.scale_grad_by_freq = bool(scale_grad_by_freq)
+        base, fresh = self._first_table(num_embeddings, embedding_dim, padding_idx, device, dtype)
+        num_rows = base.shape[0]
+        if vocab is not None and len(vocab) != num_rows:
+            raise ArgumentError(
+                f"the vocabulary has {len(vocab)} tokens but the table has {num_rows} rows"
             )
-        if not base.is_floating_point():
-            raise ValueError(f"weights must be floating point. Received dtype {base.dtype}")
-        if vocab is not None and len(vocab) != base.shape[0]:
-            raise VocabgraftError(
-                f"the vocabulary has {len(vocab)} tokens but the table has {base.shape[0]} rows"
-            )
-        self.vocab = vocab
-        self.check_ids = check_ids
-        self._save_base = save_base
+        self.vocab, self.check_ids, self._save_base = vocab, check_ids, save_base
+        padding_idx = _normalize_padding(padding_idx, num_rows)
+        ids = self._first_trainable(
+            trainable, num_rows=num_rows, padding_idx=padding_idx, freeze=freeze, add=add
+        )
+        row_map = RowMap.create(num_rows, ids, padding_idx=padding_idx)
+        index = torch.from_numpy(row_map.trainable_ids.copy()).to(base.device)
+        if fresh and trainable is None and not freeze:
+            # Only the padding row is read from the base: one zero row stands for all.
+            rows = base if padding_idx is None else base[index]
+            base = base.new_zeros((1, base.shape[1])).expand_as(base)
+        else:
+            rows = base[index].clone()
         self.register_buffer("base", base, persistent=save_base)
-        ids = self._resolve(trainable, base.shape[0], what="trainable ids")
-        if ids.size == 0 and not add:
-            raise RowIndexError(
-                f"the trainable id set is empty (table of {base.shape[0]} rows): nothing would "
-                "train. Pass the ids or tokens to train, add= new rows, or use nn.Embedding.from_pretrained("
-                "weights, freeze=True) for a table that never trains"
-            )
-        row_map = RowMap.create(base.shape[0], ids, padding_idx=padding_idx)
-        self.rows = nn.Parameter(base[torch.tensor(row_map.trainable_ids)].clone())
-        empty = torch.zeros(0, dtype=torch.int64)
+        self.rows = nn.Parameter(rows)
+        empty = torch.zeros(0, dtype=torch.int64, device=base.device)
         self.register_buffer("patch", base.new_zeros((0, base.shape[1])))
         self.register_buffer("trainable_index", empty)
         self.register_buffer("patch_index", empty.clone())
@@ -191,94 +188,106 @@ class PartialEmbedding(nn.Module):
         # new_from_old maps of changes the optimizer has not been told about yet.
         self._pending: list[tuple[int, np.ndarray]] = []
         if add:
-            self.extend(add, init=init, seed=seed)
+            self._extend(add, init=init, trainable=True, seed=seed, generator=None, to=None)
             self._pending.clear()  # no optimizer has seen the rows yet
+
+    @staticmethod
+    def _first_table(
+        num_embeddings: Any, embedding_dim: Any, padding_idx: Any, device: Any, dtype: Any
+    ) -> tuple[Tensor, bool]:
+        """The base tensor (a given table, or a fresh one) and whether it is fresh."""
+        if isinstance(num_embeddings, (Tensor, np.ndarray)):
+            if embedding_dim is not None:
+                raise ArgumentTypeError(
+                    "PartialEmbedding(weights, ...) takes the rows that train as trainable=, "
+                    f"not as the second argument (received {type(embedding_dim).__name__}); "
+                    "or use PartialEmbedding.from_pretrained(weights, trainable)"
+                )
+            base = as_tensor(num_embeddings)
+            check_weights(tuple(base.shape), base.dtype, floating=base.is_floating_point())
+            if device is not None or dtype is not None:
+                base = base.to(device=device, dtype=dtype)
+            return base, False
+        table = fresh_table(num_embeddings, embedding_dim, padding_idx, device=device, dtype=dtype)
+        return table, True
 
     # -- construction -----------------------------------------------------------------
 
     @classmethod
-    def from_table(cls: type[_M], table: EmbeddingTable, trainable: Ids = (), **kwargs: Any) -> _M:
-        """A module over an :class:`~vocabgraft.EmbeddingTable` (its vectors are not copied).
-
-        ``trainable`` may name tokens. The module keeps its own copy of the
-        table's vocabulary, which :meth:`extend` grows. ``padding_idx``
-        defaults to the vocabulary's pad token, when it has one.
-        """
-        kwargs.setdefault("vocab", table.vocab.copy())
-        kwargs.setdefault("padding_idx", table.vocab.pad_id)
-        return cls(table.vectors, trainable, **kwargs)
-
-    @classmethod
     def from_pretrained(
-        cls: type[_M], weights: Tensor | np.ndarray, trainable: Ids = (), **kwargs: Any
+        cls: type[_M],
+        embeddings: Tensor | np.ndarray,
+        trainable: Ids | bool | None = None,
+        *,
+        freeze: bool | None = None,
+        **kwargs: Any,
     ) -> _M:
-        """A module over a ``(V, D)`` tensor or array, used without a copy."""
-        return cls(weights, trainable, **kwargs)
+        """A module over a ``(V, D)`` tensor or array, used without a copy.
+
+        As ``nn.Embedding.from_pretrained``: ``freeze=True`` (the default
+        without ``trainable``) trains no row yet, ``freeze=False`` every row
+        but the padding row; ``from_pretrained(w, False)`` reads as there.
+        ``trainable`` names the rows that train instead. Other keywords are
+        the constructor's (``padding_idx``, ``scale_grad_by_freq``, ``vocab``,
+        ``add``, ``device``, ``dtype``...).
+        """
+        if isinstance(trainable, bool):  # nn.Embedding.from_pretrained(weights, freeze)
+            if freeze is not None:
+                raise ArgumentError("pass freeze= once: the second argument was a bool")
+            trainable, freeze = None, trainable
+        if trainable is None and freeze is None:
+            freeze = True
+        return cls(embeddings, trainable=trainable, freeze=freeze, **kwargs)
 
     @classmethod
     def from_embedding(
-        cls: type[_M], embedding: nn.Module, trainable: Ids = (), **kwargs: Any
+        cls: type[_M], embedding: nn.Module, trainable: Ids | None = None, **kwargs: Any
     ) -> _M:
-        """A module with the rows and ``padding_idx`` of an ``nn.Embedding``.
+        """A module with the rows, ``padding_idx`` and options of an ``nn.Embedding``.
 
         The base shares memory with ``embedding.weight``. Build the optimizer
-        afterwards, from the new module's parameters.
+        afterwards, from the new module's parameters. Keywords as for
+        :meth:`from_pretrained`.
         """
         if not isinstance(embedding, nn.Embedding):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"from_embedding takes an nn.Embedding. Received {type(embedding).__name__}"
             )
-        _refuse_unsupported(embedding)
-        kwargs.setdefault("padding_idx", embedding.padding_idx)
-        return cls(embedding.weight.detach(), trainable, **kwargs)
-
-    def _resolve(self, ids: Ids, num_rows: int, *, what: str) -> np.ndarray:
-        """Ids (as int64 numpy) from ids, tokens, arrays or tensors."""
-        if isinstance(ids, Tensor):
-            if ids.is_floating_point() or ids.dtype == torch.bool:
-                raise RowIndexError(f"{what} must be integers. Received dtype {ids.dtype}")
-            return check_row_ids(ids.detach().cpu().numpy(), num_rows, what=what)
-        items: Any = ids
-        if isinstance(ids, (str, int)):
-            items = [ids]
-        elif not isinstance(ids, np.ndarray):
-            items = list(ids)
-        if not isinstance(items, np.ndarray) and items and all(isinstance(t, str) for t in items):
-            if self.vocab is None:
-                raise VocabgraftError(
-                    f"{what} are tokens, but this module has no vocabulary. Pass ids, "
-                    "or build the module with from_table or vocab="
-                )
-            return self.vocab.lookup_exact(items)
-        return check_row_ids(items, num_rows, what=what)
+        return cls.from_pretrained(
+            embedding.weight.detach(), trainable, **{**_options_of(embedding), **kwargs}
+        )
 
     # -- reading ----------------------------------------------------------------------
 
     @property
-    def row_map(self) -> RowMap:
-        """Where every row lives (see :mod:`vocabgraft.rows`)."""
-        return self._map
-
-    @property
     def num_embeddings(self) -> int:
+        """Rows in the table, appended rows included."""
         return self._map.num_rows
 
     @property
     def embedding_dim(self) -> int:
+        """The width of a row."""
         return int(self.base.shape[1])
-
-    @property
-    def num_base(self) -> int:
-        return self._map.num_base
-
-    @property
-    def padding_idx(self) -> int | None:
-        return self._map.padding_idx
 
     @property
     def trainable_ids(self) -> Tensor:
         """The ids that train, ascending; slot ``k`` of ``rows`` holds ``trainable_ids[k]``."""
         return torch.from_numpy(self._map.trainable_ids.copy())
+
+    @property
+    def weight(self) -> Tensor:
+        """The merged ``(V, D)`` table: a new tensor without gradient, built at each read."""
+        return self.merged_weight()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refuse assigning ``weight`` (the merged table, read-only)."""
+        if name == "weight":
+            raise StateError(
+                f"{type(self).__name__}.weight is the merged table, read-only: assigning it "
+                "would change nothing. Load an nn.Embedding state with load_state_dict, "
+                "write the trainable rows through .rows, or build a new module"
+            )
+        super().__setattr__(name, value)
 
     def merged_weight(self) -> Tensor:
         """The full ``(V, D)`` table as a new tensor (copies the base once)."""
@@ -290,13 +299,17 @@ class PartialEmbedding(nn.Module):
             out[self.patch_index] = self.patch
         return out
 
-    def merge(self) -> nn.Module:
+    def merge(self) -> nn.Embedding:
         """A plain, trainable ``nn.Embedding`` with the merged rows, for export and serving."""
         return nn.Embedding.from_pretrained(
-            self.merged_weight(), freeze=False, padding_idx=self.padding_idx
+            self.merged_weight(),
+            freeze=False,
+            padding_idx=self.padding_idx,
+            scale_grad_by_freq=self.scale_grad_by_freq,
         )
 
     def extra_repr(self) -> str:
+        """The sizes, the layout and the padding row."""
         m = self._map
         text = (
             f"{m.num_rows}, {self.embedding_dim}, trainable={m.num_trainable}, "
@@ -309,33 +322,26 @@ class PartialEmbedding(nn.Module):
     # -- forward ----------------------------------------------------------------------
 
     def forward(self, ids: Tensor) -> Tensor:
+        """The rows of ``ids`` (any shape, int32 or int64): ``(*ids.shape, D)``."""
         return self._lookup(self._checked(ids))
 
     def _checked(self, ids: Tensor) -> Tensor:
         if not isinstance(ids, Tensor):
-            raise TypeError(f"ids must be a torch.Tensor. Received {type(ids).__name__}")
+            raise ArgumentTypeError(f"ids must be a torch.Tensor. Received {type(ids).__name__}")
         if ids.dtype not in (torch.int64, torch.int32):
             raise RowIndexError(
                 f"ids must be int64 or int32, as for nn.Embedding. Received dtype {ids.dtype} "
                 f"(table of {self._map.num_rows} rows); convert with ids.long()"
             )
         if self.check_ids and ids.numel() and not _tracing():
-            lo, hi = (int(v) for v in torch.aminmax(ids))
-            n = self._map.num_rows
-            if lo < 0:
-                raise RowIndexError(
-                    f"id {lo} is negative; the table has {n} rows (valid ids 0..{n - 1})"
-                )
-            if hi >= n:
-                raise RowIndexError(
-                    f"id {hi} is out of range for a table of {n} rows (valid ids 0..{n - 1})"
-                )
+            lo, hi = torch.aminmax(ids)
+            self._check_bounds(int(lo), int(hi))
         return ids
 
     def _lookup(self, ids: Tensor) -> Tensor:
         """``(*ids.shape, D)`` rows for checked ids."""
-        fn = lookup_dense if _tracing() else lookup
-        return fn(ids, self.base, self.rows, self.patch, self.slots, self.hot)
+        args = (ids, self.base, self.rows, self.patch, self.slots, self.hot)
+        return lookup(*args, scale_grad_by_freq=self.scale_grad_by_freq, dense=_tracing())
 
     # -- changing what trains ---------------------------------------------------------
 
@@ -348,8 +354,7 @@ class PartialEmbedding(nn.Module):
         momentum and Adam moments cannot move them. Pass ``optimizer`` (or call
         :meth:`rebind` afterwards) so it follows the new layout.
         """
-        plan = self._map.freeze(None if ids is None else self._ids(ids, "ids to freeze"))
-        self._apply_plan(plan, None, optimizer)
+        self._freeze(ids, optimizer)
 
     def unfreeze(
         self, ids: Ids | None = None, *, optimizer: torch.optim.Optimizer | None = None
@@ -359,17 +364,13 @@ class PartialEmbedding(nn.Module):
         Warns when the whole table becomes trainable and is large (see
         :attr:`large_table_bytes`).
         """
-        plan = self._map.unfreeze(None if ids is None else self._ids(ids, "ids to unfreeze"))
-        warn_if_whole_table(
-            plan, self.embedding_dim * self.base.element_size(), self.large_table_bytes
-        )
-        self._apply_plan(plan, None, optimizer)
+        self._unfreeze(ids, optimizer)
 
     def extend(
         self,
         rows: int | Sequence[str],
         *,
-        init: Initializer | np.ndarray | Tensor | str | None = None,
+        init: _Init = None,
         trainable: bool = True,
         seed: int | None = None,
         generator: np.random.Generator | None = None,
@@ -386,28 +387,17 @@ class PartialEmbedding(nn.Module):
                 initializer from :mod:`vocabgraft.init`, a name (``"zeros"``,
                 ``"mean"``), or None for zeros.
             trainable: whether the new rows train (they are patched otherwise).
-            seed, generator: where random initializers draw from (give one).
+            seed: where a random initializer draws from.
+            generator: the same, as a ``np.random.Generator`` (give one of the two).
             optimizer: hand the new rows to it (see :meth:`rebind`).
+
+        Returns:
+            The new ids, as an int64 tensor.
         """
-        if isinstance(init, Tensor):
-            init = init.detach().cpu().float().numpy()
-        plan, values, tokens = plan_extension(
-            self._map,
-            rows,
-            vocab=self.vocab,
-            dim=self.embedding_dim,
-            init=init,
-            trainable=trainable,
-            seed=seed,
-            generator=generator,
-            weights_fn=self._merged_numpy,
-            owner="module",
+        first, stop = self._extend(
+            rows, init=init, trainable=trainable, seed=seed, generator=generator, to=optimizer
         )
-        new = torch.as_tensor(values).to(dtype=self.base.dtype, device=self.base.device)
-        self._apply_plan(plan, new, optimizer)
-        if tokens is not None and self.vocab is not None:
-            self.vocab.extend(tokens)
-        return torch.arange(plan.before.num_rows, plan.after.num_rows)
+        return torch.arange(first, stop)
 
     def rebind(self, optimizer: torch.optim.Optimizer) -> None:
         """Hand the layout changes since the last rebind to ``optimizer``.
@@ -427,30 +417,42 @@ class PartialEmbedding(nn.Module):
         remap_state(optimizer, self.rows, old_rows, total)
         self._pending.clear()
 
-    def _ids(self, ids: Ids, what: str) -> np.ndarray:
-        return self._resolve(ids, self._map.num_rows, what=what)
+    # -- what PartialRows asks of an adapter -------------------------------------------
 
-    def _apply_plan(
-        self, plan: Plan, new: Tensor | None, optimizer: torch.optim.Optimizer | None
+    @property
+    def _width(self) -> int:
+        return self.embedding_dim
+
+    def _row_bytes(self) -> int:
+        return self.embedding_dim * self.base.element_size()
+
+    def _merged_numpy(self) -> np.ndarray:
+        m = self._map
+        if m.num_trainable == 0 and m.num_patched == 0 and self.base.dtype == torch.float32:
+            return self.base.detach().cpu().numpy()
+        return self.merged_weight().detach().cpu().float().numpy()
+
+    def _apply_change(
+        self, change: _Change, new: np.ndarray | None, to: torch.optim.Optimizer | None
     ) -> None:
         if _is_sharded(self.rows):
-            raise VocabgraftError(
+            raise StateError(
                 "the trainable rows are sharded (FSDP fully_shard, a DTensor): freeze, unfreeze "
                 "and extend change their shape, which a sharded parameter cannot follow. Change "
                 "the layout before sharding, or gather the state, rebuild the module and shard again"
             )
-        rows = self._build(plan.trainable, new)
-        patch = self._build(plan.patch, new)
-        if plan.changes_trainable:
-            new_from_old = np.full(len(plan.trainable), -1, dtype=np.int64)
-            dst, src = plan.kept
-            new_from_old[dst] = src
-            self._pending.append((plan.before.num_trainable, new_from_old))
+        values = None
+        if new is not None:
+            values = torch.as_tensor(new).to(dtype=self.base.dtype, device=self.base.device)
+        rows = self._build(change.trainable, values)
+        patch = self._build(change.patch, values)
+        if change.changes_trainable:
+            self._pending.append((change.before.num_trainable, change.new_from_old()))
             self._replace_rows(rows)
         self.patch = patch
-        self._adopt(plan.after)
-        if optimizer is not None:
-            self.rebind(optimizer)
+        self._adopt(change.after)
+        if to is not None:
+            self.rebind(to)
 
     def _replace_rows(self, rows: Tensor) -> None:
         """Give ``self.rows`` new values and shape, keeping the Parameter object.
@@ -473,14 +475,9 @@ class PartialEmbedding(nn.Module):
 
     def _build(self, gather: Gather, new: Tensor | None) -> Tensor:
         out = self.base.new_empty((len(gather), self.embedding_dim))
-        places = {
-            TRAINABLE: self.rows.detach(),
-            PATCH: self.patch,
-            BASE_SOURCE: self.base,
-            NEW: new,
-        }
+        places = {TRAINABLE: self.rows.detach(), PATCH: self.patch, BASE_SOURCE: self.base}
         with torch.no_grad():
-            for source, values in places.items():
+            for source, values in (*places.items(), (NEW, new)):
                 dst, src = gather.pairs(source)
                 if len(dst):
                     assert values is not None
@@ -497,32 +494,15 @@ class PartialEmbedding(nn.Module):
         self.slots = torch.from_numpy(row_map.slots.copy()).to(device)
         self.hot = torch.from_numpy(row_map.slots != BASE).to(device)
 
-    def _merged_numpy(self) -> np.ndarray:
-        m = self._map
-        if m.num_trainable == 0 and m.num_patched == 0 and self.base.dtype == torch.float32:
-            return self.base.detach().cpu().numpy()
-        return self.merged_weight().detach().cpu().float().numpy()
-
     # -- saving -----------------------------------------------------------------------
 
     def get_extra_state(self) -> dict[str, Any]:
-        m = self._map
-        added = None
-        if self.vocab is not None and m.num_rows > m.num_base:
-            added = self.vocab.decode(range(m.num_base, m.num_rows))
-        return {
-            "version": _EXTRA_VERSION,
-            "num_base": m.num_base,
-            "num_rows": m.num_rows,
-            "dim": self.embedding_dim,
-            "padding_idx": m.padding_idx,
-            "added_tokens": added,
-        }
+        """The sizes, the padding row and the appended tokens, saved with ``state_dict``."""
+        return _state.extra_state(self)
 
     def set_extra_state(self, state: Any) -> None:
-        added = state.get("added_tokens")
-        if added and self.vocab is not None and len(self.vocab) == self._map.num_base:
-            self.vocab.extend(added)
+        """Grow the vocabulary by the saved appended tokens (the layout loads first)."""
+        _state.restore_added_tokens(self, state)
 
     def _load_from_state_dict(
         self,
@@ -534,44 +514,33 @@ class PartialEmbedding(nn.Module):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        """Adopt the saved layout (which rows train, which are patched) before the values load.
+        """Adopt the saved layout before the values load; or load an nn.Embedding's ``weight``.
 
         So a saved state loads into any module built over the same base, however
-        its trainable set or size changed since: ``from_table(table, trainable=[0])``
-        then ``load_state_dict(saved)``. The base itself loads only when it was
-        saved (``save_base=True``), into a new tensor, never into a memory map.
+        its trainable set or size changed since. The base itself loads only when
+        it was saved (``save_base=True``), into a new tensor, never into a memory map.
         """
-        extra = state_dict.get(prefix + "_extra_state")
-        tr, pa = state_dict.get(prefix + "trainable_index"), state_dict.get(prefix + "patch_index")
-        if isinstance(extra, dict) and tr is not None and pa is not None:
-            if (
-                extra.get("num_base") != self._map.num_base
-                or extra.get("dim") != self.embedding_dim
-            ):
-                error_msgs.append(
-                    f"{prefix or 'PartialEmbedding'}: the saved state is over a base of "
-                    f"{extra.get('num_base')} x {extra.get('dim')} rows, but this module's base "
-                    f"is {self._map.num_base} x {self.embedding_dim}. Build the module from the "
-                    "same table it was trained on"
-                )
-                return
-            row_map = RowMap.from_ids(
-                self._map.num_base,
-                int(extra["num_rows"]),
-                tr.cpu().numpy(),
-                pa.cpu().numpy(),
-                padding_idx=extra.get("padding_idx"),
-            )
-            dim = self.embedding_dim
-            self.rows.data = self.base.new_empty((row_map.num_trainable, dim))
-            self.patch = self.base.new_empty((row_map.num_patched, dim))
-            self._adopt(row_map)
-            self._pending.clear()
+        own = {k[len(prefix) :] for k in state_dict if k.startswith(prefix)}
+        if own == {"weight"}:  # an nn.Embedding's state
+            _state.load_embedding_weight(self, state_dict[prefix + "weight"], prefix, error_msgs)
+            return
+        if not _state.load_layout(self, state_dict, prefix, error_msgs):
+            return
         if self._save_base and prefix + "base" in state_dict:
             self.base = torch.empty_like(self.base)  # load into new memory, not the old base
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
+
+
+def _options_of(embedding: nn.Embedding) -> dict[str, Any]:
+    """The options of an ``nn.Embedding`` a PartialEmbedding takes over (or refuses)."""
+    return {
+        "padding_idx": embedding.padding_idx,
+        "max_norm": embedding.max_norm,
+        "scale_grad_by_freq": embedding.scale_grad_by_freq,
+        "sparse": embedding.sparse,
+    }
 
 
 def _is_sharded(param: Tensor) -> bool:
@@ -583,13 +552,3 @@ def _is_sharded(param: Tensor) -> bool:
 
 def _tracing() -> bool:
     return bool(torch.compiler.is_compiling() or torch.compiler.is_exporting())
-
-
-def _refuse_unsupported(embedding: nn.Module) -> None:
-    for name, off in (("max_norm", None), ("scale_grad_by_freq", False), ("sparse", False)):
-        value = getattr(embedding, name, off)
-        if value != off:
-            raise VocabgraftError(
-                f"the embedding has {name}={value!r}, which PartialEmbedding does not support "
-                "(frozen rows must stay exactly as they are)"
-            )

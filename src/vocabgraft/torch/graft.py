@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import ArgumentError, StateError
 from vocabgraft.torch.bag import PartialEmbeddingBag
 from vocabgraft.torch.embedding import Ids, PartialEmbedding
 
@@ -14,14 +14,19 @@ __all__ = ["ddp_ignore_frozen", "graft"]
 
 
 def graft(
-    model: nn.Module, target: str | nn.Module, trainable: Ids = (), **kwargs: Any
+    model: nn.Module, target: str | nn.Module, trainable: Ids | None = None, **kwargs: Any
 ) -> PartialEmbedding:
     """Replace the ``nn.Embedding`` (or ``nn.EmbeddingBag``) ``target`` of ``model``; return the new module.
 
     ``target`` is a dotted name (``"encoder.embed_tokens"``) or the module
     itself. The model's inputs stay integer ids. Build the optimizer after
     grafting. A weight tied to another parameter (an LM head sharing the input
-    embedding) cannot be grafted: that would silently untie it.
+    embedding) cannot be grafted: that would silently untie it. ``trainable``
+    and the keywords are those of :meth:`PartialEmbedding.from_embedding`.
+
+    Raises:
+        ArgumentError: when ``target`` names no embedding of ``model``.
+        StateError: when its weight is tied to another parameter.
 
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2))
@@ -31,7 +36,7 @@ def graft(
     name, old = _find(model, target)
     for other, p in model.named_parameters(remove_duplicate=False):
         if p is old.weight and not other == f"{name}.weight":
-            raise VocabgraftError(
+            raise StateError(
                 f"{name}.weight is tied to {other}; grafting would untie them. Untie the "
                 "weights first, or graft a model without weight tying"
             )
@@ -40,7 +45,7 @@ def graft(
     elif isinstance(old, nn.Embedding):
         new = PartialEmbedding.from_embedding(old, trainable, **kwargs)
     else:
-        raise VocabgraftError(
+        raise ArgumentError(
             f"{name!r} is a {type(old).__name__}, not an nn.Embedding or nn.EmbeddingBag"
         )
     parent_name, _, attr = name.rpartition(".")
@@ -57,13 +62,13 @@ def _find(model: nn.Module, target: str | nn.Module) -> tuple[str, nn.Module]:
             names = [
                 n for n, m in model.named_modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)
             ]
-            raise VocabgraftError(
+            raise ArgumentError(
                 f"the model has no submodule {target!r}; its embeddings are: {names}"
             ) from None
     for name, module in model.named_modules():
         if module is target and name:
             return name, module
-    raise VocabgraftError(f"the {type(target).__name__} to graft is not a submodule of the model")
+    raise ArgumentError(f"the {type(target).__name__} to graft is not a submodule of the model")
 
 
 def ddp_ignore_frozen(model: nn.Module) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import ArgumentError, ArgumentTypeError
 from vocabgraft.torch.embedding import Ids, PartialEmbedding
 
 __all__ = ["FreezeSchedule", "unfreeze_at"]
@@ -38,12 +38,13 @@ class FreezeSchedule:
         optimizer: torch.optim.Optimizer,
         events: Mapping[int, Ids | None],
     ) -> None:
+        """Check the arguments; events fire in :meth:`update`."""
         if not isinstance(module, PartialEmbedding):
-            raise VocabgraftError(
+            raise ArgumentTypeError(
                 f"FreezeSchedule needs a PartialEmbedding. Received {type(module).__name__}"
             )
         if not events:
-            raise VocabgraftError("FreezeSchedule needs at least one event {when: ids}")
+            raise ArgumentError("FreezeSchedule needs at least one event {when: ids}")
         self.module = module
         self.optimizer = optimizer
         self.events = dict(sorted(events.items()))
@@ -71,7 +72,7 @@ def unfreeze_at(
     Call ``schedule.update(epoch)`` (or ``update(step)``) as training goes.
     """
     if (epoch is None) == (step is None):
-        raise VocabgraftError("unfreeze_at needs exactly one of epoch= or step=")
+        raise ArgumentError("unfreeze_at needs exactly one of epoch= or step=")
     when = epoch if epoch is not None else step
     assert when is not None
     return FreezeSchedule(module, optimizer, {when: ids})

@@ -1,5 +1,9 @@
 """The lookup kernel of PartialEmbedding: base rows, with the few non-base positions overwritten.
 
+Used by :class:`vocabgraft.torch.PartialEmbedding`, and by the Keras layer on
+the torch backend in eager calls (the same values, bit for bit, as its
+``keras.ops`` kernel).
+
 Why not ``torch.where`` over two full lookups, or a merged table? Both cost
 O(batch x D) extra work in forward and backward, and ``F.embedding``'s
 backward (``embedding_dense_backward``) sorts every id of the batch. In a
@@ -12,6 +16,9 @@ for backward, which is one ``index_add_`` of their gradient rows into a
 Under ``torch.compile`` and ``torch.export`` the data-dependent ``nonzero``
 would break the graph, so :func:`lookup_dense` does the same with
 ``torch.where`` and fixed shapes. Both give the same values, bit for bit.
+
+``scale_grad_by_freq`` divides each trainable row's gradient by how often its
+id occurs in the batch, as ``nn.Embedding(scale_grad_by_freq=True)`` does.
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ class _PartialLookup(torch.autograd.Function):
         patch: Tensor,
         slots: Tensor,
         hot: Tensor | None,
+        scale: bool,
     ) -> Tensor:
         num_base = base.shape[0]
         out = F.embedding(ids.clamp(max=num_base - 1) if slots.shape[0] > num_base else ids, base)
         ctx.hit = False
+        ctx.scale = scale
         ctx.rows_shape = rows.shape
         ctx.ids_shape = ids.shape
         if not (rows.shape[0] or patch.shape[0]):
@@ -77,8 +86,12 @@ class _PartialLookup(torch.autograd.Function):
             grad_rows = grad.new_zeros(ctx.rows_shape)
             if ctx.hit:
                 pos, sel = ctx.saved_tensors
-                grad_rows.index_add_(0, sel, _rows_at(grad, pos, ctx.ids_shape))
-        return None, None, grad_rows, None, None, None
+                per_position = _rows_at(grad, pos, ctx.ids_shape)
+                if ctx.scale:  # as embedding_dense_backward: divided by the id's count
+                    counts = torch.bincount(sel, minlength=grad_rows.shape[0])
+                    per_position = per_position / counts.index_select(0, sel).unsqueeze(-1)
+                grad_rows.index_add_(0, sel, per_position)
+        return None, None, grad_rows, None, None, None, None
 
 
 def _rows_at(grad: Tensor, pos: Tensor, ids_shape: torch.Size) -> Tensor:
@@ -94,21 +107,49 @@ def _rows_at(grad: Tensor, pos: Tensor, ids_shape: torch.Size) -> Tensor:
 
 
 def lookup(
-    ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor, hot: Tensor | None = None
+    ids: Tensor,
+    base: Tensor,
+    rows: Tensor,
+    patch: Tensor,
+    slots: Tensor,
+    hot: Tensor | None = None,
+    *,
+    scale_grad_by_freq: bool = False,
+    dense: bool = False,
 ) -> Tensor:
     """Rows for ``ids`` of any shape (already checked), ``(*ids.shape, D)``; eager fast path.
 
-    ``hot``, when given, is ``slots != -1`` as a bool table (the ids that are
-    not base rows), which makes finding the few non-base positions cheaper.
+    Args:
+        ids: int32 or int64 ids, each in ``[0, len(slots))``.
+        base: the ``(V0, D)`` base rows.
+        rows: the ``(K, D)`` trainable rows (the only input that gets a gradient).
+        patch: the ``(P, D)`` patched rows.
+        slots: ``(V,)`` int32, where each id lives (see :mod:`vocabgraft.rows.layout`).
+        hot: ``slots != -1`` as a bool table (the ids that are not base rows),
+            which makes finding the few non-base positions cheaper; optional.
+        scale_grad_by_freq: divide each row's gradient by its id's count in the batch.
+        dense: use the fixed-shape kernel (:func:`lookup_dense`).
+
+    Returns:
+        The ``(*ids.shape, D)`` rows.
     """
-    out: Tensor = _PartialLookup.apply(ids, base, rows, patch, slots, hot)
+    if dense:
+        return _dense(ids, base, rows, patch, slots, scale_grad_by_freq)
+    out: Tensor = _PartialLookup.apply(ids, base, rows, patch, slots, hot, scale_grad_by_freq)
     return out
 
 
-def lookup_dense(
-    ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor, hot: Tensor | None = None
+def lookup_dense(*args: Any, **kwargs: Any) -> Tensor:
+    """The same values as :func:`lookup` with fixed shapes (no ``nonzero``), for ``torch.compile`` and ``torch.export``.
+
+    Takes the arguments of :func:`lookup` (``hot`` is not needed here).
+    """
+    return lookup(*args, dense=True, **kwargs)
+
+
+def _dense(
+    ids: Tensor, base: Tensor, rows: Tensor, patch: Tensor, slots: Tensor, scale: bool
 ) -> Tensor:
-    """The same values with fixed shapes (no ``nonzero``), for ``torch.compile`` and ``torch.export``."""
     flat = ids.reshape(-1)
     num_base = base.shape[0]
     base_ids = flat.clamp(max=num_base - 1) if slots.shape[0] > num_base else flat
@@ -120,6 +161,19 @@ def lookup_dense(
         picked = F.embedding((-2 - s).clamp(min=0), patch)
         out = torch.where((s <= -2).unsqueeze(-1), picked, out)
     if rows.shape[0]:
-        picked = F.embedding(s.clamp(min=0), rows)
-        out = torch.where((s >= 0).unsqueeze(-1), picked, out)
+        slot = s.clamp(min=0)
+        picked = F.embedding(slot, rows)
+        trains = s >= 0
+        if scale:
+            picked = _scaled_gradient(picked, slot, trains, rows.shape[0])
+        out = torch.where(trains.unsqueeze(-1), picked, out)
     return out.view(*ids.shape, base.shape[1])
+
+
+def _scaled_gradient(picked: Tensor, slot: Tensor, trains: Tensor, num_slots: int) -> Tensor:
+    """``picked`` with the same values, whose gradient is divided by each slot's count."""
+    counts = torch.zeros(num_slots, dtype=torch.int64, device=slot.device)
+    counts = counts.index_add(0, slot, trains.long())
+    count = counts.index_select(0, slot).clamp(min=1).unsqueeze(-1).to(picked.dtype)
+    frozen = picked.detach()
+    return frozen + (picked - frozen) / count  # adds exactly zero; divides the gradient
