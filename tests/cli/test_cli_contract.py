@@ -281,3 +281,18 @@ def test_info_reports_a_float16_cache_as_float16(
     run_ok(capsys, argv)
     info = json.loads(run_ok(capsys, ["info", str(tmp_path / "c16"), "--json"]))
     assert info["dtype"] == "float16"
+
+
+def test_member_picks_the_file_of_a_zip(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, glove_txt: Path
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "glove.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(glove_txt, "a.txt")
+        z.writestr("b.txt", "x 1 2\n")
+    line = assert_data_error(capsys, ["info", str(archive)], "glove.zip")
+    assert "--member" in line and "member=" not in line
+    info = json.loads(run_ok(capsys, ["info", str(archive), "--member", "a.txt", "--json"]))
+    assert info["rows"] == 76

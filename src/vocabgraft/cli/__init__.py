@@ -58,7 +58,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
 
 
 def _say(text: str) -> None:
-    print(f"vocabgraft: {cli_message(text)}", file=sys.stderr)
+    print(f"vocabgraft: {' '.join(text.split(chr(10)))}", file=sys.stderr)
 
 
 def _one_line_warning(
@@ -69,7 +69,7 @@ def _one_line_warning(
     file: Any = None,
     line: str | None = None,
 ) -> None:
-    _say(f"warning: {message}")
+    _say(f"warning: {cli_message(str(message))}")
 
 
 @contextmanager
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _one_line_warnings():
             return int(args.func(args) or 0)
     except UsageError as exc:
-        commands.get(args.command, parser).error(cli_message(str(exc)))
+        commands.get(args.command, parser).error(cli_message(exc))
     except BrokenPipeError:
         # The reader went away (`vocabgraft info | head`); stop quietly, as the
         # Python docs advise, without a second error when stdout is flushed.
@@ -117,11 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _describe(exc: Exception) -> str:
     """One line for an error: the file of an OSError, our message, else the type and a note."""
-    if isinstance(exc, OSError):  # a missing file, a full disk: the message says enough
+    if isinstance(exc, OSError) and exc.strerror:  # a missing file, a full disk
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror}" if exc.strerror else str(exc)
-    if isinstance(exc, VocabgraftError):
-        return str(exc)
+        return f"{where}{exc.strerror}"
+    if isinstance(exc, (VocabgraftError, OSError)):
+        return cli_message(exc)
     return (
         f"unexpected {type(exc).__name__}: {exc} "
         "(this is a bug in vocabgraft or a damaged input; rerun with --debug for the traceback)"

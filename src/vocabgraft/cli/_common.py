@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from vocabgraft.errors import ArgumentError
+from vocabgraft.errors import ArgumentError, FormatError
 from vocabgraft.table.core import EmbeddingTable
 
 __all__ = [
@@ -117,7 +117,7 @@ def encoding_name(text: str) -> str:
 
 
 def add_read_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--format``, ``--encoding`` and ``--skip-bad-rows``: how to read a vectors file."""
+    """Add ``--format``, ``--encoding``, ``--skip-bad-rows`` and ``--member``: how to read."""
     parser.add_argument(
         "--format",
         type=format_name,
@@ -134,6 +134,9 @@ def add_read_args(parser: argparse.ArgumentParser) -> None:
         "--skip-bad-rows",
         action="store_true",
         help="skip malformed rows (they are counted and reported) instead of stopping",
+    )
+    parser.add_argument(
+        "--member", metavar="NAME", help="the file to read inside a .zip that holds several"
     )
 
 
@@ -154,11 +157,14 @@ def add_json_arg(parser: Any) -> None:
 
 def read_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`vocabgraft.io.load` that the reading flags stand for."""
-    return {
+    options = {
         "format": getattr(args, "format", None),
         "encoding": getattr(args, "encoding", "utf-8"),
         "on_error": "skip" if getattr(args, "skip_bad_rows", False) else "raise",
     }
+    if getattr(args, "member", None) is not None:
+        options["member"] = args.member
+    return options
 
 
 # -- loading and saving ------------------------------------------------------------------
@@ -267,18 +273,37 @@ _FLAGS = [
     (r"\bencoding=(['\"])([^'\"]*)\1", r"--encoding \2"),
     (r"\bencoding=(?![\w'\"])", "--encoding"),
     (r"\bvocab_path=", "--vocab"),
+    (r"\bmember=(['\"])([^'\"]*)\1", r"--member \2"),
+    (r"\bmember=(?![\w'\"])", "--member"),
     (r"\bspecial=True\b", "--special"),
     (r"\bvocabgraft\.io\.formats\b", "`vocabgraft convert --help`"),
     (r"\btable\.meta\[(['\"])skipped\1\]", "the 'skipped' field of --json"),
 ]
 
 
-def cli_message(text: str) -> str:
+def cli_message(text: str | BaseException) -> str:
     """A library message as the command line says it: flags for arguments, on one line.
+
+    Of a :class:`~vocabgraft.errors.FormatError` only the hint (the advice) is
+    translated: its description of the file may quote fields such as
+    ``format='x'`` that are no arguments.
 
     >>> cli_message("pass format='gensim' or on_error='skip'")
     'pass --format gensim or --skip-bad-rows'
+    >>> cli_message("Pass member= with one of them, e.g. member='a.txt'")
+    'Pass --member with one of them, e.g. --member a.txt'
+    >>> cli_message(FormatError("found format='x'", path="f", hint="pass format='glove'"))
+    "f: found format='x'. pass --format glove"
     """
+    message = str(text)
+    if not isinstance(text, FormatError):
+        message = _flags(message)
+    elif text.hint and message.endswith(text.hint):
+        message = message[: -len(text.hint)] + _flags(text.hint)
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _flags(text: str) -> str:
     for pattern, flag in _FLAGS:
         text = re.sub(pattern, flag, text)
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return text
