@@ -28,10 +28,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from vocabgraft.errors import TokenNotFoundError
-from vocabgraft.table.core import register_subword_model
+from vocabgraft.errors import ArgumentError, ArgumentTypeError, FormatError, TokenNotFoundError
+from vocabgraft.table.subword_protocol import register_subword_model
 
-__all__ = ["FastTextSubwords", "char_ngrams", "ft_hash", "ngram_buckets"]
+__all__ = ["MAX_NGRAM", "FastTextSubwords", "char_ngrams", "ft_hash", "ngram_buckets"]
 
 _FNV_OFFSET = 2166136261
 _FNV_PRIME = 16777619
@@ -94,7 +94,8 @@ def _spans(words: Sequence[bytes], minn: int, maxn: int) -> tuple[np.ndarray, ..
     pos = k - (np.cumsum(nchars) - nchars)[owner]  # character index within its word
     left = nchars[owner] - pos  # characters from here to the word's end
     starts, ends, index = [], [], []
-    for n in range(max(minn, 1), maxn + 1):
+    # No n-gram is longer than the longest word: a huge maxn costs nothing.
+    for n in range(max(minn, 1), min(maxn, int(nchars.max(initial=0))) + 1):
         ok = left >= n
         if n == 1:
             ok &= (pos != 0) & (left != 1)  # not the lone "<" or ">"
@@ -137,7 +138,7 @@ def ngram_buckets(
     True
     """
     if bucket <= 0:
-        raise ValueError(f"bucket must be positive. Received: bucket={bucket}")
+        raise ArgumentError(f"bucket must be positive. Received: bucket={bucket}")
     buf, starts, ends, owner = _spans(words, minn, maxn)
     hashes = _hash_spans(buf, starts, ends)
     order = np.argsort(owner, kind="stable")
@@ -200,16 +201,18 @@ class FastTextSubwords:
         encoding: str = "utf-8",
     ) -> None:
         if ngrams.ndim != 2:
-            raise ValueError(f"ngrams must be 2-D (bucket x dims). Received shape {ngrams.shape}")
+            raise ArgumentError(
+                f"ngrams must be 2-D (bucket x dims). Received shape {ngrams.shape}"
+            )
         if word_vectors is None:
             word_vectors = np.zeros((0, ngrams.shape[1]), dtype=np.float32)
         if word_vectors.shape != (len(words), ngrams.shape[1]):
-            raise ValueError(
+            raise ArgumentError(
                 f"word_vectors must be ({len(words)}, {ngrams.shape[1]}), one row per word. "
                 f"Received shape {word_vectors.shape}"
             )
         if minn < 0 or maxn < 0:
-            raise ValueError(f"minn and maxn must be non-negative. Received: {minn}, {maxn}")
+            raise ArgumentError(f"minn and maxn must be non-negative. Received: {minn}, {maxn}")
         self.ngrams = ngrams
         self.minn = int(minn)
         self.maxn = int(maxn)
@@ -251,7 +254,7 @@ class FastTextSubwords:
         (1, 4)
         """
         if isinstance(words, str):
-            raise TypeError("compose takes a list of words; wrap a single word in a list")
+            raise ArgumentTypeError("compose takes a list of words; wrap a single word in a list")
         if self._index is None:
             self._index = {w: i for i, w in enumerate(self.words)}
         ids = np.fromiter((self._index.get(w, -1) for w in words), dtype=np.int64, count=len(words))
@@ -293,20 +296,65 @@ class FastTextSubwords:
     def from_state(
         cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, str]
     ) -> FastTextSubwords:
+        """The model :meth:`to_state` saved.
+
+        Raises:
+            FormatError: a missing array or field, or a value out of range
+                (n-gram lengths outside 0..:data:`MAX_NGRAM`, offsets that do
+                not fit the words).
+        """
+        for name in ("ngrams", "word_vectors", "words_blob", "words_offsets"):
+            if name not in arrays:
+                raise FormatError(f"the fastText subword state has no tensor {name!r}")
+        minn, maxn = _ngram_bounds(meta)
         blob = bytes(np.asarray(arrays["words_blob"], dtype=np.uint8))
-        offsets = np.asarray(arrays["words_offsets"]).tolist()
-        text = blob.decode("utf-8", "surrogatepass")
-        if len(text) == len(blob):  # ASCII: byte offsets are character offsets
-            words = [text[a:b] for a, b in itertools.pairwise(offsets)]
-        else:
-            words = [
-                blob[a:b].decode("utf-8", "surrogatepass") for a, b in itertools.pairwise(offsets)
-            ]
-        return cls(
-            arrays["ngrams"],
-            minn=int(meta["minn"]),
-            maxn=int(meta["maxn"]),
-            words=words,
-            word_vectors=arrays["word_vectors"],
-            encoding=meta.get("encoding", "utf-8"),
-        )
+        offsets = np.asarray(arrays["words_offsets"])
+        if (
+            offsets.ndim != 1
+            or len(offsets) < 1
+            or offsets[0] != 0
+            or offsets[-1] != len(blob)
+            or (np.diff(offsets) < 0).any()
+        ):
+            raise FormatError("field 'words_offsets' does not fit 'words_blob'")
+        try:
+            text = blob.decode("utf-8", "surrogatepass")
+            bounds = offsets.tolist()
+            if len(text) == len(blob):  # ASCII: byte offsets are character offsets
+                words = [text[a:b] for a, b in itertools.pairwise(bounds)]
+            else:
+                words = [
+                    blob[a:b].decode("utf-8", "surrogatepass")
+                    for a, b in itertools.pairwise(bounds)
+                ]
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"field 'words_blob' is not UTF-8 at byte {exc.start}") from None
+        try:
+            return cls(
+                arrays["ngrams"],
+                minn=minn,
+                maxn=maxn,
+                words=words,
+                word_vectors=arrays["word_vectors"],
+                encoding=meta.get("encoding", "utf-8"),
+            )
+        except ArgumentError as exc:
+            raise FormatError(str(exc)) from None
+
+
+MAX_NGRAM = 64
+"""The longest n-gram a saved subword model may name (fastText's default is 6)."""
+
+
+def _ngram_bounds(meta: Mapping[str, str]) -> tuple[int, int]:
+    """``minn`` and ``maxn`` from saved metadata, checked: 0 <= each <= MAX_NGRAM."""
+    out = []
+    for field in ("minn", "maxn"):
+        try:
+            value = int(meta[field])
+        except (KeyError, ValueError):
+            raise FormatError(f"field {field!r} is {meta.get(field)!r}, not an integer") from None
+        if not 0 <= value <= MAX_NGRAM:
+            raise FormatError(f"field {field!r} is {value}; n-gram lengths are 0 to {MAX_NGRAM}")
+        out.append(value)
+    return out[0], out[1]

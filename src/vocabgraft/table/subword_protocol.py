@@ -43,7 +43,7 @@ class SubwordModel(Protocol):
 
 SUBWORD_KINDS: dict[str, type[SubwordModel]] = {}
 _S = TypeVar("_S", bound=type)
-_SUBWORD_MODULES = ("vocabgraft.subwords.fasttext", "vocabgraft.subwords.fitted")
+_SUBWORD_MODULES = ("vocabgraft.subwords.fasttext", "vocabgraft.subwords.model")
 
 
 def register_subword_model(cls: _S) -> _S:
