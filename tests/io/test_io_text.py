@@ -18,6 +18,7 @@ from vg_io_writers import (
 import vocabgraft.io._floats as floats_module
 import vocabgraft.io._lines as lines_module
 from vocabgraft import FormatError
+from vocabgraft.errors import ArgumentError
 from vocabgraft.io import load
 
 TOKENS = ["the", "cat", "naïve", "日本", "sat"]
@@ -171,15 +172,15 @@ def test_float64_is_parsed_straight_from_the_text(tmp_path: Path) -> None:
 
 def test_bad_arguments_are_named(tmp_path: Path) -> None:
     path = write_glove(tmp_path / "v.txt", TOKENS, VECTORS)
-    with pytest.raises(ValueError, match=r"dtype must be float16, float32 or float64"):
+    with pytest.raises(ArgumentError, match=r"dtype must be float16, float32 or float64"):
         load(path, dtype=np.int32)
-    with pytest.raises(ValueError, match=r"on_error must be 'raise' or 'skip'"):
+    with pytest.raises(ArgumentError, match=r"on_error must be 'raise' or 'skip'"):
         load(path, on_error="ignore")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"limit must be a non-negative integer"):
+    with pytest.raises(ArgumentError, match=r"limit must be a non-negative integer"):
         load(path, limit=-1)
-    with pytest.raises(ValueError, match=r"unknown format 'csv'; vocabgraft reads: cache"):
+    with pytest.raises(ArgumentError, match=r"unknown format 'csv'; vocabgraft reads: cache"):
         load(path, format="csv")
-    with pytest.raises(ValueError, match=r"does not write space and newline as single ASCII"):
+    with pytest.raises(ArgumentError, match=r"does not write space and newline as single ASCII"):
         load(path, encoding="utf-16")
 
 

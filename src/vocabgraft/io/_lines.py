@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -61,23 +62,28 @@ class TextBody:
 
 
 def _parse(
-    data: bytes,
+    padded: Callable[[], tuple[bytearray, int]],
+    raw: Callable[[], bytes],
     first_line: int,
     options: ReadOptions,
     target: np.ndarray,
     *,
     stop_early: bool,
 ) -> Chunk:
-    """Parse one chunk of whole lines into ``target``: the fast path, else the exact one."""
+    """Parse one chunk of whole lines into ``target``: the fast path, else the exact one.
+
+    ``padded`` gives the chunk as :func:`_padded` lays it out (the fast path
+    writes over it), ``raw`` its bytes as they are, for the exact path.
+    """
     dim = target.shape[1]
     parse_dtype = np.dtype(np.float64) if options.dtype == np.float64 else np.dtype(np.float32)
     chunk = None
     if arrow() is not None:
-        buf, size = _padded(data)
+        buf, size = padded()
         chunk = fast_chunk(buf, size, dim, parse_dtype, options.encoding, target)
     if chunk is None:
         chunk = exact_chunk(
-            data, first_line, dim, parse_dtype, options.encoding, target, stop_early=stop_early
+            raw(), first_line, dim, parse_dtype, options.encoding, target, stop_early=stop_early
         )
     return chunk
 
@@ -96,10 +102,19 @@ def read_lines(
     path = options.path
 
     def work(offset: int, nbytes: int, row0: int, nrows: int) -> Chunk:
-        data = _read_chunk(path, offset, nbytes)
+        def padded() -> tuple[bytearray, int]:
+            buf = bytearray(PAD + nbytes + 1)
+            _read_chunk(path, offset, memoryview(buf)[PAD : PAD + nbytes])
+            return _padded(buf, nbytes)
+
+        def raw() -> bytes:
+            buf = bytearray(nbytes)
+            _read_chunk(path, offset, memoryview(buf))
+            return bytes(buf)
+
         target = out[row0 : row0 + nrows]
         first = body.first_line + row0
-        return _parse(data, first, options, target, stop_early=not problems.skipping)
+        return _parse(padded, raw, first, options, target, stop_early=not problems.skipping)
 
     bar = progress_bar(options, plan.nbytes, f"reading {path.name}")
     with bar:
@@ -133,7 +148,12 @@ def read_stream_lines(
             check(nrows, len(data))
             target = np.empty((nrows, body.dim), dtype=options.dtype)
             chunk = _parse(
-                data, body.first_line + rows, options, target, stop_early=not problems.skipping
+                partial(_padded_copy, data),
+                partial(bytes, data),
+                body.first_line + rows,
+                options,
+                target,
+                stop_early=not problems.skipping,
             )
             for line, reason, message, hint in chunk.problems:
                 problems.report(reason, message, line=line, hint=hint)
@@ -252,12 +272,11 @@ def _compact(out: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out[:dst]
 
 
-def _read_chunk(path: Any, offset: int, nbytes: int) -> bytes:
-    """The ``nbytes`` bytes at ``offset``; the file must still hold them."""
-    buf = bytearray(nbytes)
+def _read_chunk(path: Any, offset: int, view: memoryview) -> None:
+    """Fill ``view`` with the bytes at ``offset``; the file must still hold them."""
     with open_regular(path) as f:
-        got = read_at(f, offset, memoryview(buf))
-    if got != nbytes:
+        got = read_at(f, offset, view)
+    if got != len(view):
         raise FileChangedError(
             f"the file ended at byte {offset + got} while reading lines counted a moment ago: "
             "it changed while it was read",
@@ -265,18 +284,21 @@ def _read_chunk(path: Any, offset: int, nbytes: int) -> bytes:
             offset=offset + got,
             hint="Wait until it is complete and unchanged, then read it again",
         )
-    return bytes(buf)
 
 
-def _padded(data: bytes) -> tuple[bytearray, int]:
-    """``(buffer, size)``: ``data`` at ``buffer[PAD:PAD + size]``, ending in a newline.
+def _padded_copy(data: bytes) -> tuple[bytearray, int]:
+    buf = bytearray(PAD + len(data) + 1)
+    buf[PAD : PAD + len(data)] = data
+    return _padded(buf, len(data))
 
-    ``size`` is ``len(data)``, or one more when the file's last line lacks its newline.
+
+def _padded(buf: bytearray, nbytes: int) -> tuple[bytearray, int]:
+    """``(buffer, size)``: a chunk laid out at ``buffer[PAD:PAD + size]``, ending in a newline.
+
+    ``buf`` holds the chunk's ``nbytes`` at ``PAD`` and one spare byte after;
+    ``size`` is ``nbytes``, or one more when the file's last line lacks its newline.
     """
-    nbytes = len(data)
-    buf = bytearray(PAD + nbytes + 1)
     buf[:PAD] = b"\n" * PAD
-    buf[PAD : PAD + nbytes] = data
     if nbytes and buf[PAD + nbytes - 1] == _NEWLINE:
         return buf, nbytes
     buf[PAD + nbytes] = _NEWLINE

@@ -171,6 +171,7 @@ def _read_sizes(cur: ByteReader, header: _Header) -> tuple[int, int, int, int, i
         raise cur.error(
             f"the dictionary says {size} entries, {nwords} words and {nlabels} labels, "
             "which do not add up",
+            offset=at,
             hint=_DAMAGED,
         )
     room = cur.remaining

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft.errors import FormatError, require
+from vocabgraft.errors import ArgumentTypeError, FormatError, require
 from vocabgraft.subwords.fasttext import FastTextSubwords, ngram_sums
 from vocabgraft.table.core import EmbeddingTable
 
@@ -32,7 +32,7 @@ def from_gensim(kv: Any, *, source: str | None = None) -> EmbeddingTable:
     _gensim("Converting gensim KeyedVectors")
     wv = getattr(kv, "wv", kv)
     if not hasattr(wv, "index_to_key") or not hasattr(wv, "vectors"):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"from_gensim takes gensim KeyedVectors or a model with .wv. "
             f"Received: {type(kv).__name__}"
         )
