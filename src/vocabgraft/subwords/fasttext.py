@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from vocabgraft.errors import ArgumentError, ArgumentTypeError, FormatError, TokenNotFoundError
-from vocabgraft.table.subword_protocol import register_subword_model
+from vocabgraft.table.subword_protocol import register_subword_model, require_arrays
 
 __all__ = ["MAX_NGRAM", "FastTextSubwords", "char_ngrams", "ft_hash", "ngram_buckets"]
 
@@ -303,9 +303,9 @@ class FastTextSubwords:
                 (n-gram lengths outside 0..:data:`MAX_NGRAM`, offsets that do
                 not fit the words).
         """
-        for name in ("ngrams", "word_vectors", "words_blob", "words_offsets"):
-            if name not in arrays:
-                raise FormatError(f"the fastText subword state has no tensor {name!r}")
+        require_arrays(
+            arrays, ("ngrams", "word_vectors", "words_blob", "words_offsets"), "fastText subword"
+        )
         minn, maxn = _ngram_bounds(meta)
         blob = bytes(np.asarray(arrays["words_blob"], dtype=np.uint8))
         offsets = np.asarray(arrays["words_offsets"])

@@ -19,7 +19,7 @@ import numpy as np
 from vocabgraft._safetensors import open_arrays, save_arrays
 from vocabgraft.errors import ArgumentError, ArgumentTypeError, FormatError
 from vocabgraft.subwords.fasttext import MAX_NGRAM
-from vocabgraft.table.subword_protocol import register_subword_model
+from vocabgraft.table.subword_protocol import register_subword_model, require_arrays
 
 if TYPE_CHECKING:
     from vocabgraft.table.core import EmbeddingTable
@@ -222,9 +222,7 @@ class FittedSubwords:
                 f"(format={meta.get('format')!r}, version={meta.get('version')!r})",
                 hint="Fit it again with vocabgraft.fit_subwords",
             )
-        for name in ("keys", "vectors", "fallback"):
-            if name not in arrays:
-                raise FormatError(f"the fitted subword state has no tensor {name!r}")
+        require_arrays(arrays, ("keys", "vectors", "fallback"), "fitted subword")
         try:
             minn, maxn, norm = int(meta["minn"]), int(meta["maxn"]), float(meta["norm"])
         except (KeyError, ValueError) as exc:

@@ -8,7 +8,15 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-__all__ = ["SUBWORD_KINDS", "SubwordModel", "import_subword_kinds", "register_subword_model"]
+from vocabgraft.errors import FormatError
+
+__all__ = [
+    "SUBWORD_KINDS",
+    "SubwordModel",
+    "import_subword_kinds",
+    "register_subword_model",
+    "require_arrays",
+]
 
 
 @runtime_checkable
@@ -71,3 +79,10 @@ def import_subword_kinds(importer: Callable[[str], object] | None = None) -> Non
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
+
+
+def require_arrays(arrays: Mapping[str, np.ndarray], names: Sequence[str], what: str) -> None:
+    """Raise FormatError naming the first of ``names`` missing from a saved ``what``'s arrays."""
+    for name in names:
+        if name not in arrays:
+            raise FormatError(f"the {what} state has no tensor {name!r} (found: {sorted(arrays)})")
