@@ -11,6 +11,7 @@ new items' rows. It is an initializer, so it serves ``align(..., init=)``,
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,9 @@ class FeatureFit:
 
     def transform(self, features: ItemFeatures, ids: Sequence[str]) -> np.ndarray:
         """``(len(ids), p)``: the features of ``ids`` as the regression sees them."""
+        index = features.rows_of(ids)
         parts = [
-            enc(features.take(list(ids), spec.column)) * scale
+            enc(features.take(index, spec.column)) * scale
             for spec, enc, scale in zip(self.specs, self.encoders, self.scales)
         ]
         return np.concatenate(parts, axis=1) if parts else np.zeros((len(ids), 0))
@@ -76,9 +78,14 @@ class FeatureFit:
 
     def summary(self) -> str:
         """One paragraph: items, features per column, the penalty, and held-out R²."""
-        cols = ", ".join(
-            f"{s.column}: {type(s).__name__.lower()} {b}" for s, b in zip(self.specs, self.blocks)
-        )
+        if len(self.specs) <= 6:
+            cols = ", ".join(
+                f"{s.column}: {type(s).__name__.lower()} {b}"
+                for s, b in zip(self.specs, self.blocks)
+            )
+        else:
+            kinds = Counter(type(s).__name__.lower() for s in self.specs)
+            cols = ", ".join(f"{n} {kind} columns" for kind, n in kinds.items())
         r2 = self.ridge.r2
         how = "weighted by interactions" if self.weighted else "unweighted"
         return (
@@ -185,11 +192,12 @@ class FromFeatures(InitializerBase):
                 f"{' and a positive weight' if weights is not None else ''} in "
                 f"{self.features.source}; at least 3 are needed. Do the ids match the tokens?"
             )
-        ids = [tokens[i] for i in index.tolist()]
+        at = self.features.rows_of([tokens[i] for i in index.tolist()])
         encoders, scales, blocks, parts = [], [], [], []
         for spec in self.specs:
-            enc = spec.fit(self.features.take(ids, spec.column))
-            x = enc(self.features.take(ids, spec.column))
+            values = self.features.take(at, spec.column)
+            enc = spec.fit(values)
+            x = enc(values)
             encoders.append(enc)
             scales.append(_block_scale(x))
             blocks.append(x.shape[1])

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 _WORD = re.compile(r"[^\W_]+")
-Encoder = Callable[[Sequence[Any]], np.ndarray]
+Encoder = Callable[[np.ndarray], np.ndarray]
 
 
 def words(text: object) -> list[str]:
@@ -49,22 +49,40 @@ def _present(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value))
 
 
+def _column(values: Any) -> np.ndarray:
+    """A column as an array: float for numbers (NaN where missing), else object."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    items = list(values)
+    if all(
+        v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+        for v in items
+    ):
+        return np.array([np.nan if v is None else float(v) for v in items], dtype=np.float64)
+    out = np.empty(len(items), dtype=object)
+    for k, v in enumerate(items):
+        out[k] = v
+    return out
+
+
 @dataclass(frozen=True)
 class ItemFeatures:
     """What is known about items: one row per item id, with named columns.
 
     Attributes:
         ids: the item ids, as strings (they must match the table's tokens).
-        columns: column name -> one value per item, in ``ids`` order.
+        columns: column name -> one value per item, in ``ids`` order. Columns
+            of numbers (``None`` for missing) are kept as float arrays with
+            NaN, others as object arrays.
         source: where the features were read from, for messages.
 
-    >>> f = ItemFeatures(["a", "b"], {"genre": ["x", "y"], "year": [1990, 2001]})
-    >>> f.take(["b"], "year")
-    [2001]
+    >>> f = ItemFeatures(["a", "b"], {"genre": ["x", "y"], "year": [1990, None]})
+    >>> f.take(["b", "a"], "year").tolist()
+    [nan, 1990.0]
     """
 
     ids: Sequence[str]
-    columns: Mapping[str, Sequence[Any]]
+    columns: Mapping[str, Any]
     source: str = "<memory>"
 
     def __post_init__(self) -> None:
@@ -78,6 +96,8 @@ class ItemFeatures:
                 raise ArgumentError(
                     f"{self.source}: column {name!r} has {len(values)} values for {len(ids)} items"
                 )
+        columns = {str(k): _column(v) for k, v in self.columns.items()}
+        object.__setattr__(self, "columns", columns)
         object.__setattr__(self, "_row", {i: k for k, i in enumerate(ids)})
 
     @classmethod
@@ -85,23 +105,22 @@ class ItemFeatures:
         cls, frame: Any, *, id_column: str = "id", source: str = "<frame>"
     ) -> ItemFeatures:
         """From a pandas DataFrame or a pyarrow Table with an id column."""
-        names = [
-            str(c)
-            for c in (frame.column_names if hasattr(frame, "column_names") else frame.columns)
-        ]
+        arrow = hasattr(frame, "column_names")
+        names = [str(c) for c in (frame.column_names if arrow else frame.columns)]
         if id_column not in names:
             raise ArgumentError(
                 f"{source}: no id column {id_column!r} (columns: {names}); pass id_column="
             )
 
-        def values(name: str) -> list[Any]:
+        def values(name: str) -> Any:
             col = frame[name]
-            return col.to_pylist() if hasattr(col, "to_pylist") else col.tolist()
+            return col.to_numpy(zero_copy_only=False) if arrow else col.to_numpy()
 
         columns = {n: values(n) for n in names if n != id_column}
-        return cls([str(v) for v in values(id_column)], columns, source)
+        return cls([str(v) for v in values(id_column).tolist()], columns, source)
 
     def __len__(self) -> int:
+        """How many items."""
         return len(self.ids)
 
     def has(self, ids: Iterable[str]) -> np.ndarray:
@@ -109,15 +128,19 @@ class ItemFeatures:
         row: dict[str, int] = self._row  # type: ignore[attr-defined]
         return np.array([i in row for i in ids], dtype=bool)
 
-    def take(self, ids: Sequence[str], column: str) -> list[Any]:
-        """The values of ``column`` for ``ids`` (every id must have a row)."""
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each of ``ids`` (every id must have one), for :meth:`take`."""
+        row: dict[str, int] = self._row  # type: ignore[attr-defined]
+        return np.fromiter((row[i] for i in ids), dtype=np.int64, count=len(ids))
+
+    def take(self, ids: Sequence[str] | np.ndarray, column: str) -> np.ndarray:
+        """The values of ``column`` for ``ids``, or for rows from :meth:`rows_of`."""
         if column not in self.columns:
             raise ArgumentError(
                 f"{self.source}: no column {column!r}; the columns are {sorted(self.columns)}"
             )
-        row: dict[str, int] = self._row  # type: ignore[attr-defined]
-        values = self.columns[column]
-        return [values[row[i]] for i in ids]
+        index = ids if isinstance(ids, np.ndarray) else self.rows_of(ids)
+        return np.asarray(self.columns[column])[index]
 
 
 def read_item_features(path: str | os.PathLike[str], *, id_column: str = "id") -> ItemFeatures:
@@ -200,7 +223,7 @@ class Categorical:
     buckets: int | None = None
     min_count: int = 1
 
-    def fit(self, values: Sequence[Any]) -> Encoder:
+    def fit(self, values: np.ndarray) -> Encoder:
         """An encoder fitted on the existing items' values."""
         if self.buckets is not None:
             buckets = self.buckets
@@ -224,13 +247,15 @@ class Tags:
             return [t.strip() for t in value.split(self.sep) if t.strip()]
         return [str(t) for t in value]
 
-    def fit(self, values: Sequence[Any]) -> Encoder:
+    def fit(self, values: np.ndarray) -> Encoder:
         """An encoder fitted on the existing items' tags."""
         keys = _vocabulary([self._split(v) for v in values], self.min_count)
         return lambda vs: _onehot(keys, [self._split(v) for v in vs])
 
 
-def _numbers(values: Sequence[Any]) -> np.ndarray:
+def _numbers(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
     out = np.full(len(values), np.nan)
     for k, v in enumerate(values):
         if _present(v):
@@ -245,22 +270,29 @@ def _numbers(values: Sequence[Any]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Numeric:
-    """A number per item, standardised on the existing items; missing values get a flag column."""
+    """A number per item, standardised on the existing items.
+
+    When some existing items lack the number, a second column flags the
+    missing ones (they get 0, the mean); otherwise a new item without it gets
+    the mean.
+    """
 
     column: str
 
-    def fit(self, values: Sequence[Any]) -> Encoder:
+    def fit(self, values: np.ndarray) -> Encoder:
         """An encoder with the existing items' mean and standard deviation."""
         x = _numbers(values)
         seen = x[np.isfinite(x)]
         mean = float(seen.mean()) if len(seen) else 0.0
         std = float(seen.std()) if len(seen) > 1 and seen.std() > 0 else 1.0
 
-        def encode(vs: Sequence[Any]) -> np.ndarray:
+        flag = len(seen) < len(x)
+
+        def encode(vs: np.ndarray) -> np.ndarray:
             z = _numbers(vs)
             missing = ~np.isfinite(z)
             z = np.where(missing, 0.0, (z - mean) / std)
-            return np.stack([z, missing.astype(np.float64)], axis=1)
+            return np.stack([z, missing.astype(np.float64)] if flag else [z], axis=1)
 
         return encode
 
@@ -282,7 +314,7 @@ class Text:
     max_terms: int = 2000
     min_df: int = 2
 
-    def fit(self, values: Sequence[Any]) -> Encoder:
+    def fit(self, values: np.ndarray) -> Encoder:
         """An encoder: the word table's mean vectors, or TF-IDF fitted on the existing items."""
         table = self.table
         if table is not None:
@@ -325,13 +357,20 @@ def infer_specs(features: ItemFeatures, *, max_onehot: int = 2000) -> list[Colum
     :class:`Tags`; strings of more than three words on average are
     :class:`Text` (TF-IDF); other strings are :class:`Categorical`, hashed
     into ``max_onehot`` buckets when they have more distinct values.
+    Columns with no values at all are left out.
     """
     specs: list[ColumnSpec] = []
     for name, values in features.columns.items():
-        present = [v for v in values if _present(v)]
-        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
+        if np.asarray(values).dtype.kind == "f":
             specs.append(Numeric(name))
-        elif any(isinstance(v, (list, tuple)) for v in present) or _share(present, "|") > 0.1:
+            continue
+        present = [v for v in values if _present(v)]
+        if not present:
+            continue
+        if (
+            any(isinstance(v, (list, tuple, np.ndarray)) for v in present)
+            or _share(present, "|") > 0.1
+        ):
             specs.append(Tags(name))
         elif present and np.mean([len(words(v)) for v in present]) > 3:
             specs.append(Text(name))
