@@ -15,6 +15,7 @@ import pytest
 
 from vocabgraft import EmbeddingTable
 from vocabgraft._atomic import atomic_dir, atomic_path, is_vocabgraft_output, recover
+from vocabgraft._safetensors import save_arrays
 from vocabgraft.errors import OutputExistsError
 
 
@@ -149,6 +150,9 @@ def test_outputs_get_ordinary_permissions(small_table: EmbeddingTable, tmp_path:
     with atomic_path(tmp_path / "f.bin") as tmp:
         tmp.write_bytes(b"x")
     assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
+    # safetensors itself creates its file owner-only; a fitted subword model is saved so.
+    save_arrays(tmp_path / "model.safetensors", {"a": np.zeros(2, np.float32)})
+    assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o644
 
 
 def test_recover_puts_back_an_output_moved_away_by_a_killed_swap(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,49 @@ def test_any_offsets_give_a_checked_array_or_a_format_error(
         return
     arrays, _ = open_arrays(path)
     assert arrays["vectors"].tobytes() == bytes(range(data))[begin:end]
+
+
+# A long run: VOCABGRAFT_FUZZ_EXAMPLES=20000 pytest tests/test_safetensors.py -k mutated
+FUZZ_EXAMPLES = int(os.environ.get("VOCABGRAFT_FUZZ_EXAMPLES", "200"))
+
+
+@pytest.fixture(scope="module")
+def real_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The vocabulary file of a cache of gensim's real test_glove.txt."""
+    from vg_testdata import gensim_data
+    from vocabgraft.io import load
+
+    folder = tmp_path_factory.mktemp("real") / "cache"
+    load(gensim_data("test_glove.txt"), progress=False).save(folder)
+    return (folder / "vocab.safetensors").read_bytes()
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=2000)
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_mutated_real_files_open_or_raise_format_error(
+    tmp_path_factory: pytest.TempPathFactory,
+    real_file: bytes,
+    flips: list[tuple[int, int]],
+    cut: int | None,
+) -> None:
+    data = bytearray(real_file)
+    for at, value in flips:
+        data[at % len(data)] = value
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    path = tmp_path_factory.mktemp("mut") / "v.safetensors"
+    path.write_bytes(bytes(data))
+    refused: FormatError | None = None
+    try:
+        arrays, meta = open_arrays(path)
+    except FormatError as exc:  # the only escape allowed
+        refused = exc
+    if refused is not None:
+        assert refused.path == str(path)
+        return
+    assert all(isinstance(v, str) for v in meta.values())
+    for a in arrays.values():
+        assert a.nbytes <= len(data)  # every array lies inside the file
