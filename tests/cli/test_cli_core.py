@@ -55,4 +55,10 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["neighbors"])
     assert exc.value.code == 2
-    assert main([]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("usage: vocabgraft")
+    assert lines[-1] == "vocabgraft: error: the following arguments are required: COMMAND"

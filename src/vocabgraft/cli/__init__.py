@@ -46,7 +46,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     parser.add_argument("--version", action="version", version=f"vocabgraft {__version__}")
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     commands: dict[str, argparse.ArgumentParser] = dict(sub.choices)
@@ -86,14 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit code: 0, 1 for a data error, 130 when interrupted. Usage
-        errors raise ``SystemExit(2)``, as argparse does.
+        The exit code: 0, 1 for a data error, 130 when interrupted.
+
+    Raises:
+        SystemExit: with code 2 for a usage error, as argparse does (and 0
+            after ``--help`` or ``--version``).
     """
     parser, commands = _build()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
     try:
         with _one_line_warnings():
             return int(args.func(args) or 0)
