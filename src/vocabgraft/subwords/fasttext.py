@@ -357,4 +357,6 @@ def _ngram_bounds(meta: Mapping[str, str]) -> tuple[int, int]:
         if not 0 <= value <= MAX_NGRAM:
             raise FormatError(f"field {field!r} is {value}; n-gram lengths are 0 to {MAX_NGRAM}")
         out.append(value)
+    if out[1] and out[0] > out[1]:
+        raise FormatError(f"fields 'minn' and 'maxn' are {out[0]} > {out[1]}")
     return out[0], out[1]

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vocabgraft import _safetensors
-from vocabgraft._safetensors import atomic_dir, atomic_path, save_arrays
+from vocabgraft._safetensors import atomic_dir, atomic_path, recover, save_arrays
 from vocabgraft.errors import FormatError, OutputExistsError
 from vocabgraft.table.checksum import checksum
 from vocabgraft.table.subword_protocol import SUBWORD_KINDS, SubwordModel, import_subword_kinds
 from vocabgraft.vocab.core import Vocab
+from vocabgraft.vocab.storage import open_checked
 
 if TYPE_CHECKING:
     from vocabgraft.table.core import EmbeddingTable
 
-__all__ = ["META_FILE", "load_table", "open_checked", "save_table"]
+__all__ = ["META_FILE", "load_table", "save_table"]
 
 FORMAT = "vocabgraft.table"
 VERSION = 2
@@ -40,7 +40,6 @@ VECTORS_FILE = "vectors.safetensors"
 VOCAB_FILE = "vocab.safetensors"
 SUBWORD_FILE = "subwords.safetensors"
 _DAMAGED = "The cache is damaged; convert the vectors again"
-# What a damaged safetensors file can make the reader raise before it knows better.
 _READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
@@ -49,7 +48,7 @@ def save_table(table: EmbeddingTable, path: str | os.PathLike[str], *, overwrite
     target = Path(path)
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} exists; pass overwrite=True to replace it")
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, overwrite=overwrite) as tmp:
         _write(table, tmp)
     return target
 
@@ -90,48 +89,6 @@ def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
     if a is b or (a.ctypes.data == b.ctypes.data and a.strides == b.strides):
         return True
     return bool(np.array_equal(a, b))
-
-
-def open_checked(
-    path: Path, *, mmap: bool, names: tuple[str, ...] = ()
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Open a safetensors file of a cache; any damage is a FormatError naming it.
-
-    Args:
-        path: the file.
-        mmap: map it rather than read it.
-        names: tensors that must be present.
-
-    Returns:
-        The arrays and the string metadata.
-
-    Raises:
-        FormatError: missing, unreadable, damaged, or lacking one of ``names``.
-    """
-    if not path.is_file():
-        raise FormatError(
-            "missing from the cache (or not a regular file)", path=path, hint=_DAMAGED
-        )
-    try:
-        arrays, meta = _safetensors.open_arrays(path, mmap=mmap)
-    except FormatError:
-        raise
-    except OSError as exc:
-        raise FormatError(f"cannot be read ({exc.strerror or exc})", path=path) from None
-    except _READ_ERRORS as exc:
-        raise FormatError(
-            f"its safetensors header is damaged ({type(exc).__name__}: {exc})",
-            path=path,
-            hint=_DAMAGED,
-        ) from None
-    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise FormatError("field __metadata__ is not a string mapping", path=path, hint=_DAMAGED)
-    for name in names:
-        if name not in arrays:
-            raise FormatError(
-                f"has no tensor {name!r} (found: {sorted(arrays)})", path=path, hint=_DAMAGED
-            )
-    return arrays, meta
 
 
 def _read_info(folder: Path) -> dict[str, Any]:
@@ -201,7 +158,7 @@ def _check_fields(info: Mapping[str, Any], meta_path: Path) -> None:
 
 def _vectors(folder: Path, info: Mapping[str, Any], mmap: bool, verify: bool) -> np.ndarray:
     path = folder / VECTORS_FILE
-    arrays, _ = open_checked(path, mmap=mmap, names=("vectors",))
+    arrays, _ = open_checked(path, mmap=mmap, names=("vectors",), hint=_DAMAGED)
     vectors = arrays["vectors"]
     want = (info["rows"], info["dim"])
     if vectors.shape != want or str(vectors.dtype) != info["dtype"]:
@@ -240,7 +197,7 @@ def _subwords(
             f"does not know (known: {sorted(SUBWORD_KINDS)})",
             path=path,
         )
-    arrays, meta = open_checked(path, mmap=mmap)
+    arrays, meta = open_checked(path, mmap=mmap, hint=_DAMAGED)
     for name in info.get("subword_arrays_from_vectors") or []:
         arrays[name] = vectors
     try:
@@ -260,9 +217,7 @@ def load_table(path: str | os.PathLike[str], *, mmap: bool, verify: bool) -> Emb
     from vocabgraft.table.core import EmbeddingTable
 
     folder = Path(path)
-    recover = getattr(_safetensors, "recover", None)
-    if callable(recover):
-        recover(folder)
+    recover(folder)  # put back a cache that a killed overwrite had moved aside
     info = _read_info(folder)
     vectors = _vectors(folder, info, mmap, verify)
     vocab = Vocab.load(folder / VOCAB_FILE, mmap=mmap)
