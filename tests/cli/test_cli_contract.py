@@ -190,6 +190,10 @@ def test_overwrite_refuses_a_users_folder_naming_what_is_there(
     argv = ["convert", str(glove_txt), str(mine), "--overwrite"]
     assert_data_error(capsys, argv, "holds notes.txt, sub/, which vocabgraft did not write")
     assert (mine / "notes.txt").read_text() == (mine / "sub" / "code.py").read_text() == "keep"
+    (tmp_path / "w.txt").write_text("the\n", encoding="utf-8")
+    argv = ["align", "--vocab", str(tmp_path / "w.txt"), "--vectors", str(glove_txt)]
+    assert_data_error(capsys, [*argv, "--out", str(mine), "--overwrite"], "holds notes.txt")
+    assert (mine / "notes.txt").read_text() == "keep"
     (tmp_path / "file").write_text("keep")
     argv = ["convert", str(glove_txt), str(tmp_path / "file"), "--overwrite"]
     assert_data_error(capsys, argv, "is a file, not a folder vocabgraft wrote")
