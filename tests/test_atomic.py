@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from vocabgraft import EmbeddingTable
-from vocabgraft._atomic import atomic_dir, atomic_path, is_vocabgraft_output, recover
+from vocabgraft._atomic import _HOST, atomic_dir, atomic_path, is_vocabgraft_output, recover
 from vocabgraft._safetensors import save_arrays
 from vocabgraft.errors import OutputExistsError
 
@@ -30,6 +31,11 @@ def _dead_pid() -> int:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
                           capture_output=True, text=True)  # fmt: skip
     return int(proc.stdout)
+
+
+def _scratch(target: str, kind: str, pid: int, host: str = _HOST) -> str:
+    """A scratch name as a write by ``pid`` on machine ``host`` makes it."""
+    return f".{target}.vg-{kind}-{pid}-{host}0a0b0c0d"
 
 
 def _user_folder(path: Path) -> Path:
@@ -160,10 +166,10 @@ def test_recover_puts_back_an_output_moved_away_by_a_killed_swap(
 ) -> None:
     dead = _dead_pid()
     small_table.save(tmp_path / "t")
-    os.rename(tmp_path / "t", tmp_path / f".t.vg-old-{dead}-0a0b")
-    (tmp_path / f".t.vg-tmp-{dead}-0c0d").mkdir()  # the new one, maybe half-written
-    (tmp_path / f".u.vg-tmp-{dead}-0e0f").write_text("half")  # a killed file write
-    live = tmp_path / f".v.vg-tmp-{os.getpid()}-0a0a"  # a write still running
+    os.rename(tmp_path / "t", tmp_path / _scratch("t", "old", dead))
+    (tmp_path / _scratch("t", "tmp", dead)).mkdir()  # the new one, maybe half-written
+    (tmp_path / _scratch("u", "tmp", dead)).write_text("half")  # a killed file write
+    live = tmp_path / _scratch("v", "tmp", os.getpid())  # a write still running
     live.mkdir()
     recover(tmp_path / "t")
     assert sorted(os.listdir(tmp_path)) == [live.name, "t"]
@@ -175,7 +181,7 @@ def test_recover_drops_the_old_output_once_the_new_one_is_in_place(
 ) -> None:
     dead = _dead_pid()
     small_table.save(tmp_path / "t")
-    small_table.save(tmp_path / f".t.vg-old-{dead}-0a0b")
+    small_table.save(tmp_path / _scratch("t", "old", dead))
     recover(tmp_path / "t")
     assert sorted(os.listdir(tmp_path)) == ["t"]
 
@@ -208,3 +214,15 @@ def test_a_marked_folder_is_replaceable_until_a_user_adds_to_it(tmp_path: Path) 
     (target / ".vocabgraft-output.json").write_text("[not an object")
     (target / "notes.txt").unlink()
     assert not is_vocabgraft_output(target)
+
+
+def test_another_machines_scratch_is_judged_by_age_not_pid(tmp_path: Path) -> None:
+    other = "ffffff" if _HOST != "ffffff" else "000000"
+    fresh = tmp_path / _scratch("a", "tmp", _dead_pid(), host=other)
+    stale = tmp_path / _scratch("b", "tmp", os.getpid(), host=other)
+    fresh.mkdir()
+    stale.mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    recover(tmp_path / "a")
+    assert os.listdir(tmp_path) == [fresh.name]

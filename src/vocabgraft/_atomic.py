@@ -1,36 +1,36 @@
 """Atomic, exclusive writes of files and folders that a kill cannot leave half-done.
 
 Outputs are written beside their destination under a scratch name
-(``.NAME.vg-tmp-PID-XXXX``) and renamed into place. Replacing an existing
-folder takes two renames (the old one to ``.NAME.vg-old-PID-XXXX``, then the
-new one into place) under an exclusive lock on the parent folder, or one
-atomic swap where the file system offers it (Linux ``RENAME_EXCHANGE``). A process
-killed at any moment leaves either the old output or the new one at the
-destination plus scratch entries named after its pid; :func:`recover`, which
-every write runs first, puts a moved-away old output back and removes the
-scratch entries of dead processes. Written files and folders get the
-permissions a plain ``open``/``mkdir`` would give under the umask.
+(``.NAME.vg-tmp-PID-TAG``, TAG naming the machine) and renamed into place
+under an exclusive lock on the parent folder. An existing folder is swapped
+out in one step where the file system can (Linux ``RENAME_EXCHANGE``), else
+by two renames (the old one aside to ``.NAME.vg-old-PID-TAG`` first). A kill
+at any moment leaves the old output or the new one, plus scratch entries;
+:func:`recover`, which every write runs first, puts a moved-aside old output
+back and removes the scratch entries of dead processes. Files and folders
+get the permissions a plain ``open``/``mkdir`` gives under the umask.
 
-Test hook: ``VOCABGRAFT_TEST_PAUSE=point[,point...]`` makes a write print
+Test hooks: ``VOCABGRAFT_TEST_PAUSE=point[,point...]`` makes a write print
 ``vocabgraft: test pause at POINT`` on stderr and sleep
-``VOCABGRAFT_TEST_PAUSE_SECONDS`` (default 60) at the named points of writes
-to a destination that is not itself a scratch name: ``file``
-(a file written, before its rename), ``dir`` (a folder written, before the
-lock), ``before-swap`` (the old folder moved away, the new one not yet in
-place) and ``after-swap`` (the new folder in place, the old one not yet
-removed). The kill tests use it to stop a write at each of those moments;
-``VOCABGRAFT_TEST_RENAME=two-step`` makes them take the two-rename path where
-the one-step swap is available.
+``VOCABGRAFT_TEST_PAUSE_SECONDS`` (default 60) at these points of a write to
+a destination that is not itself a scratch name: ``file`` (a file written,
+before its rename), ``dir`` (a folder written, before the lock),
+``before-swap`` (the old folder moved aside, the new one not in place) and
+``after-swap`` (the new folder in place, the old one not removed).
+``VOCABGRAFT_TEST_RENAME=two-step`` takes the two-rename path even where the
+one-step swap is available. The kill tests stop writes at each point.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -39,16 +39,15 @@ from pathlib import Path
 
 from vocabgraft.errors import OutputExistsError
 
-__all__ = [
-    "MARKER",
-    "atomic_dir",
-    "atomic_path",
-    "check_output",
-    "is_vocabgraft_output",
-    "recover",
-]
+__all__ = ["MARKER", "atomic_dir", "atomic_path", "check_output", "is_vocabgraft_output", "recover"]
 
-_SCRATCH = re.compile(r"^\.(?P<target>.+)\.vg-(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]+$")
+_SCRATCH = re.compile(
+    r"^\.(?P<target>.+)\.vg-(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<host>[0-9a-f]{6})[0-9a-f]{8}$"
+)
+# Scratch names carry the machine's tag: a pid means nothing on another machine sharing
+# the folder (NFS), so there a scratch entry is judged by its age instead.
+_HOST = hashlib.blake2s(socket.gethostname().encode(), digest_size=3).hexdigest()
+_FOREIGN_AGE = 24 * 3600
 # What vocabgraft writes into its folders: a table cache and a demo report.
 _CACHE_FILES = frozenset(
     {"table.json", "vectors.safetensors", "vocab.safetensors", "subwords.safetensors"}
@@ -82,19 +81,24 @@ def _umask() -> int:
 
 
 def _scratch(target: Path, kind: str) -> Path:
-    return target.with_name(f".{target.name}.vg-{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+    tag = f"{os.getpid()}-{_HOST}{secrets.token_hex(4)}"
+    return target.with_name(f".{target.name}.vg-{kind}-{tag}")
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def _abandoned(m: re.Match[str], entry: os.DirEntry[str]) -> bool:
+    """Whether the writer of scratch entry ``entry`` is gone."""
+    if m["host"] != _HOST:
+        try:
+            return time.time() - entry.stat(follow_symlinks=False).st_mtime > _FOREIGN_AGE
+        except OSError:
+            return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(m["pid"]), 0)
     except ProcessLookupError:
-        return False
+        return True
     except (PermissionError, OverflowError):
-        return True  # someone else's process, or not a pid we can ask about
-    return True
+        pass  # someone else's process, or not a pid we can ask about
+    return False
 
 
 @contextmanager
@@ -123,7 +127,7 @@ def _stale(parent: Path) -> list[tuple[Path, str, str]]:
         return []
     for entry in entries:
         m = _SCRATCH.match(entry.name)
-        if m and not _alive(int(m["pid"])):
+        if m and _abandoned(m, entry):
             found.append((Path(entry.path), m["target"], m["kind"]))
     return found
 
