@@ -39,7 +39,8 @@ def drift(
     """How far each row moved from ``before`` to ``after`` (two tables of the same shape).
 
     Args:
-        before, after: the tables (arrays, tensors, or layers; see the module).
+        before: the table before training (array, tensor, or layer; see the module).
+        after: the same table after.
         vocab: names the rows, so tokens can stand for ids below and the
             report shows tokens.
         groups: ``{name: ids}``; each group gets its own summary.
@@ -48,6 +49,14 @@ def drift(
         k: neighbours per watched word.
         top: how many of the rows that moved most to list.
         exclude: rows never counted as neighbours (padding, ``<unk>``).
+
+    Returns:
+        The :class:`DriftReport`.
+
+    Raises:
+        ArgumentError: tables of different shapes, or a bad option.
+        ArgumentTypeError: a table that is not 2-D numbers, or a key of the wrong type.
+        RowIndexError: an id out of range.
 
     >>> import numpy as np
     >>> before = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])

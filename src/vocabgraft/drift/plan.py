@@ -54,6 +54,7 @@ def _id(key: Any, vocab: Vocab | None, num_rows: int, what: str) -> int:
 
 
 def resolve_ids(keys: Any, vocab: Vocab | None, num_rows: int, what: str) -> np.ndarray:
+    """Row ids (int64) from ids or tokens, checked against ``num_rows``; ``what`` names them in errors."""
     arr = np.asarray([keys] if isinstance(keys, str) else keys).reshape(-1)
     if arr.dtype.kind not in "iu" or len(arr) == 0:
         return np.array([_id(k, vocab, num_rows, what) for k in arr.tolist()], dtype=np.int64)
@@ -87,6 +88,7 @@ def make_plan(
     k: int,
     top: int,
 ) -> Plan:
+    """drift()'s options checked once, ids turned into positions among the compared rows."""
     if vocab is not None and len(vocab) != num_rows:
         raise ArgumentError(
             f"vocab has {len(vocab):,} tokens but the table has {num_rows:,} rows; "
@@ -127,6 +129,7 @@ def make_plan(
 
 
 def compare(before: np.ndarray, after: np.ndarray, plan: Plan) -> DriftReport:
+    """The :class:`DriftReport` of ``before`` -> ``after`` (same shape) that ``plan`` asks for."""
     l2, cd = row_changes(before, after)
     vocab, row_ids = plan.vocab, plan.row_ids
 

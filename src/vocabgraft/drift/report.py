@@ -41,6 +41,7 @@ class RowSummary:
 
     @classmethod
     def of(cls, l2: np.ndarray, cd: np.ndarray) -> RowSummary:
+        """The summary of per-row L2 distances ``l2`` and cosine distances ``cd``."""
         if len(l2) == 0:
             return cls(rows=0, moved=0)
         return cls(
@@ -55,6 +56,7 @@ class RowSummary:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: non-finite numbers become None."""
         return {k: _num(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
@@ -136,6 +138,7 @@ class DriftReport:
         }
 
     def __str__(self) -> str:
+        """A text table of the groups, then the rows moved most, the pairs and the neighbours."""
         at = "" if self.when is None else f" at {self.when}"
         s = self.summary
         lines = [f"drift{at}: {s.moved:,} of {s.rows:,} rows moved ({self.shape[1]} dims)", ""]

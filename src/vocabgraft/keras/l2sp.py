@@ -80,6 +80,7 @@ class L2SP(keras.regularizers.Regularizer):
         self._shape = ref.shape
 
     def __call__(self, x: Any) -> Any:
+        """The penalty for the rows ``x`` (the layer's ``rows`` weight)."""
         if self._reference is None:
             raise StateError(
                 "L2SP has no reference rows yet: it is bound by a vocabgraft PartialEmbedding "
@@ -96,4 +97,5 @@ class L2SP(keras.regularizers.Regularizer):
         return 0.5 * self.strength * ops.sum(ops.square(diff))
 
     def get_config(self) -> dict[str, Any]:
+        """``{"strength": ...}``; the reference rows come back from ``bind``."""
         return {"strength": self.strength}
