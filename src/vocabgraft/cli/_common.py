@@ -118,11 +118,13 @@ def encoding_name(text: str) -> str:
 
 def add_read_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--format``, ``--encoding``, ``--skip-bad-rows`` and ``--member``: how to read."""
+    from vocabgraft.io import formats
+
     parser.add_argument(
         "--format",
         type=format_name,
         metavar="FMT",
-        help="the file's format when it cannot be sniffed (see `vocabgraft convert --help`)",
+        help=f"the file's format when it cannot be sniffed: {', '.join(sorted(formats))}",
     )
     parser.add_argument(
         "--encoding",
