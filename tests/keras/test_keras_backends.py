@@ -30,7 +30,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 # TensorFlow joins when installed; the dev extra leaves it out (see the module docstring).
 BACKENDS = ["jax", "torch"] + (["tensorflow"] if importlib.util.find_spec("tensorflow") else [])
-CASE_FILES = ["_cases_layer.py", "_cases_training.py"]
+CASE_FILES = ["_cases_layer.py", "_cases_training.py", "_cases_native.py"]
 TIMEOUT_S = 600
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vocabgraft import EmbeddingTable, Vocab
 
@@ -41,26 +39,3 @@ def glove_table() -> EmbeddingTable:
     vectors = np.load(data / "glove_6B_50d_emb.npy", mmap_mode="r")
     tokens = pq.read_table(data / "glove_6B_index.parquet", columns=["index"]).column(0)
     return EmbeddingTable(vectors, [str(t) for t in tokens.to_pylist()])
-
-
-def make_step(
-    module: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    num_rows: int,
-    dim: int,
-    seed: int = 0,
-) -> Callable[[], float]:
-    """A training step on random batches over all ids, with a linear head on the mean."""
-    gen = torch.Generator().manual_seed(seed)
-    head_weight = torch.randn(dim, 1, generator=gen)
-
-    def step() -> float:
-        ids = torch.randint(0, num_rows, (8, 5), generator=gen)
-        target = torch.randn(8, 1, generator=gen)
-        loss = torch.nn.functional.mse_loss(module(ids).mean(1) @ head_weight, target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-
-    return step

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _steps import make_step
 from torch import nn
 
-from conftest import make_step
 from vocabgraft import EmbeddingTable
 from vocabgraft.torch import PartialEmbedding, PartialEmbeddingBag, graft
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _steps import make_step
 from torch import nn
 
-from conftest import make_step
 from vocabgraft.errors import VocabgraftError
 from vocabgraft.init import Mean
 from vocabgraft.torch import FreezeSchedule, PartialEmbedding, unfreeze_at

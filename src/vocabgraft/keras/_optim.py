@@ -28,6 +28,7 @@ import numpy as np
 from vocabgraft.errors import ArgumentTypeError, StateError
 from vocabgraft.keras._backend import to_numpy
 from vocabgraft.keras._compat import built_for, flatten_layers, reset_step_functions, slot_prefix
+from vocabgraft.keras._swap import ids_held_by
 from vocabgraft.rows.partial import PartialRows
 
 __all__ = ["hand_over", "partial_layers"]
@@ -75,7 +76,7 @@ def _changes(
         old = by_path.get(layer.rows.path)
         if old is None or old is layer.rows:
             continue
-        old_ids = layer._ids_held_by(old)
+        old_ids = ids_held_by(layer, old)
         if old_ids is None:
             raise StateError(
                 f"{layer.name}: the optimizer was built for a 'rows' weight this layer did not "

@@ -6,15 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
 from vocabgraft._arrays import tensor_to_numpy
-from vocabgraft.errors import ArgumentError
+from vocabgraft.errors import ArgumentError, ArgumentTypeError, StateError
 from vocabgraft.rows.layout import normalize_padding
 from vocabgraft.rows.partial import check_weights
 
-__all__ = ["Start", "check_positive", "constant", "matrix", "padding_row"]
+__all__ = ["Start", "check_positive", "constant", "embedding_options", "matrix", "padding_row"]
 
 
 @dataclass
@@ -72,6 +73,35 @@ def padding_row(padding_idx: int | None, mask_zero: bool, num_rows: int) -> int 
             "token at id 0, pass padding_idx=0, or pass mask_zero=False"
         )
     return 0 if mask_zero else pad
+
+
+def embedding_options(embedding: Any) -> dict[str, Any]:
+    """The options of a built, plain ``keras.layers.Embedding`` a PartialEmbedding takes over.
+
+    Raises:
+        ArgumentTypeError: for another kind of layer.
+        StateError: for an Embedding not built yet, or with LoRA or quantization.
+    """
+    if not isinstance(embedding, keras.layers.Embedding):
+        raise ArgumentTypeError(
+            f"from_embedding takes a keras.layers.Embedding. Received {type(embedding).__name__}"
+        )
+    if not embedding.built:
+        raise StateError(
+            f"the Embedding {embedding.name!r} is not built, so it has no rows yet. Call "
+            "it once or call embedding.build() first"
+        )
+    if getattr(embedding, "lora_enabled", False) or getattr(embedding, "quantization_mode", None):
+        raise StateError(
+            "the Embedding uses LoRA or quantization; PartialEmbedding takes a plain "
+            "float table. Merge or dequantize it first"
+        )
+    return {
+        "mask_zero": embedding.mask_zero,
+        "dtype": embedding.dtype_policy,
+        "embeddings_regularizer": embedding.embeddings_regularizer,
+        "embeddings_constraint": embedding.embeddings_constraint,
+    }
 
 
 def constant(value: np.ndarray) -> Callable[..., Any]:

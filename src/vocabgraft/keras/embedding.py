@@ -16,22 +16,29 @@ and Keras serialization.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import keras
 import numpy as np
 from keras import ops
 
-from vocabgraft.errors import ArgumentError, ArgumentTypeError, StateError
+from vocabgraft.errors import ArgumentError, StateError
 from vocabgraft.init import Initializer
-from vocabgraft.keras import _saving
+from vocabgraft.keras import _saving, _swap
 from vocabgraft.keras._backend import has_values, to_numpy
-from vocabgraft.keras._compat import check_version, replace_weight
+from vocabgraft.keras._compat import check_version
 from vocabgraft.keras._lookup import bounds, lookup
 from vocabgraft.keras._optim import hand_over, partial_layers
-from vocabgraft.keras._values import Start, check_positive, constant, matrix, padding_row
-from vocabgraft.rows.layout import BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather, LayoutChange, RowMap
+from vocabgraft.keras._values import (
+    Start,
+    check_positive,
+    constant,
+    embedding_options,
+    matrix,
+    padding_row,
+)
+from vocabgraft.rows.layout import LayoutChange, RowMap
 from vocabgraft.rows.layout import check_row_ids as _check_row_ids
 from vocabgraft.rows.partial import PartialRows
 from vocabgraft.vocab.core import Vocab
@@ -49,22 +56,16 @@ _Init = Initializer | np.ndarray | str | None
 class PartialEmbedding(PartialRows, keras.layers.Layer):
     """An Embedding whose chosen rows train while the rest stay exactly as they were.
 
-    Three weights hold the table (:mod:`vocabgraft.rows.layout` explains the
-    bookkeeping): ``base``, the first ``num_base`` rows, non-trainable, never
-    written; ``rows``, the rows that train, one compact ``(K, D)`` trainable
-    weight, for any set of ids (slot ``k`` holds id ``trainable_ids[k]``);
-    ``patch``, rows trained and then frozen again, and rows appended frozen.
-
-    A call gives exactly what ``keras.layers.Embedding`` gives on the merged
-    table (:attr:`embeddings`), at O(batch) cost: any shape of ids, cast to
-    int32 unless they are int32 or int64, as ``Embedding`` does.
-    ``PartialEmbedding(input_dim, output_dim)`` is a fresh table, like an
-    ``Embedding``, in which every row but the padding row trains until rows are
-    frozen (its first values are kept as the frozen base: ``(V + K) x D``).
-    :meth:`from_table`, :meth:`from_pretrained` and :meth:`from_embedding`
-    build one over trained rows, where ``trainable=`` names the ids or tokens
-    that train. The constructor's ``trainable_ids`` does the same (``trainable``
-    is the Keras flag of the whole layer: ``trainable=False`` freezes every row).
+    Weights: ``base`` (the first ``num_base`` rows, non-trainable, never
+    written), ``rows`` (the rows that train, one compact ``(K, D)`` weight)
+    and ``patch`` (rows trained and frozen again, rows appended frozen); see
+    :mod:`vocabgraft.rows.layout`. A call gives exactly what
+    ``keras.layers.Embedding`` gives on the merged table, at O(batch) cost.
+    ``PartialEmbedding(input_dim, output_dim)`` is a fresh table in which every
+    row but the padding row trains until rows are frozen (its first values
+    stay as the frozen base: ``(V + K) x D``); :meth:`from_table`,
+    :meth:`from_pretrained` and :meth:`from_embedding` build one over trained
+    rows. ``trainable`` stays the Keras flag of the whole layer.
 
     Args:
         input_dim: rows in the table, appended rows included.
@@ -101,17 +102,12 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         seed: where a random ``init`` draws from.
         **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``...).
 
-    Changing what trains: :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`
-    give the layer a new ``rows`` weight (a Keras variable cannot change
-    shape). On a model that has trained, pass ``model=`` (or call
-    :meth:`rebind` before the next ``fit``): the optimizer is rebuilt with its
-    state carried over and the compiled step is reset. Forgetting it makes
-    ``fit`` raise Keras' ValueError on torch and jax.
-
-    ``embeddings`` is the merged ``(V, D)`` table as a read-only numpy array
-    (a copy, each read; assigning ``layer.embeddings`` raises
-    :class:`~vocabgraft.errors.StateError`); ``get_weights()`` and
-    ``set_weights([matrix])`` use ``Embedding``'s layout, one ``(V, D)`` array.
+    :meth:`freeze`, :meth:`unfreeze` and :meth:`extend` give the layer a new
+    ``rows`` weight; on a compiled model pass ``model=`` (or call
+    :meth:`rebind` before the next ``fit``), or ``fit`` raises Keras'
+    ValueError. ``embeddings`` is the merged table, a read-only numpy array
+    (assigning it raises :class:`~vocabgraft.errors.StateError`);
+    ``get_weights()``/``set_weights([matrix])`` use ``Embedding``'s layout.
 
     >>> import numpy as np
     >>> emb = PartialEmbedding.from_pretrained(np.eye(10, 4, dtype="float32"), trainable=[0, 7])
@@ -165,11 +161,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         self.mask_zero = self.supports_masking = bool(mask_zero)
         self.autocast = False  # the output is cast once, as keras.layers.Embedding does
         self.check_ids = bool(check_ids)
-        if vocab is not None and len(vocab) != input_dim:
-            raise ArgumentError(
-                f"the vocabulary has {len(vocab)} tokens but the table has {input_dim} rows"
-            )
-        self.vocab = vocab
+        self._set_vocab(vocab, input_dim)
         pad = padding_row(padding_idx, self.mask_zero, input_dim)
         pa = _check_row_ids(patch_ids, input_dim, what="patch ids")
         tr = self._first_trainable(
@@ -182,18 +174,10 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         base = None if weights is None else matrix(weights, (num_base, output_dim))
         self._start = Start(base, None, None)
         if base is not None:
-            self._start.rows = self._first_values(self._map.trainable_ids)
-            self._start.patch = self._first_values(self._map.patch_ids)
+            self._start.rows = _swap.first_values(self, self._map.trainable_ids)
+            self._start.patch = _swap.first_values(self, self._map.patch_ids)
         if add:
             self._extend(add, init=init, trainable=True, seed=seed, generator=None, to=None)
-
-    def _first_values(self, ids: np.ndarray) -> np.ndarray:
-        """First values of rows ``ids``: their base rows (zeros for appended rows)."""
-        out = np.zeros((len(ids), self.output_dim), dtype=self.variable_dtype)
-        in_base = ids < self._map.num_base
-        if in_base.any():
-            out[in_base] = self._base_rows(ids[in_base])
-        return out
 
     # -- construction -----------------------------------------------------------------
 
@@ -208,8 +192,8 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         rows that train instead. Other keywords are the constructor's.
         """
         base = matrix(embeddings, None)
-        kwargs.setdefault("freeze", True if trainable is None else None)
-        return cls(base.shape[0], base.shape[1], trainable_ids=trainable, weights=base, **kwargs)
+        trainable, freeze = cls._pretrained_choice(trainable, kwargs.pop("freeze", None))
+        return cls(*base.shape, trainable_ids=trainable, freeze=freeze, weights=base, **kwargs)
 
     @classmethod
     def from_embedding(
@@ -220,28 +204,8 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         The rows are copied. Put the new layer where the old one was and
         compile the model again.
         """
-        if not isinstance(embedding, keras.layers.Embedding):
-            raise ArgumentTypeError(
-                "from_embedding takes a keras.layers.Embedding. "
-                f"Received {type(embedding).__name__}"
-            )
-        if not embedding.built:
-            raise StateError(
-                f"the Embedding {embedding.name!r} is not built, so it has no rows yet. Call "
-                "it once or call embedding.build() first"
-            )
-        if getattr(embedding, "lora_enabled", False) or getattr(
-            embedding, "quantization_mode", None
-        ):
-            raise StateError(
-                "the Embedding uses LoRA or quantization; PartialEmbedding takes a plain "
-                "float table. Merge or dequantize it first"
-            )
-        kwargs.setdefault("mask_zero", embedding.mask_zero)
-        kwargs.setdefault("dtype", embedding.dtype_policy)
-        kwargs.setdefault("embeddings_regularizer", embedding.embeddings_regularizer)
-        kwargs.setdefault("embeddings_constraint", embedding.embeddings_constraint)
-        return cls.from_pretrained(to_numpy(embedding.embeddings), trainable, **kwargs)
+        options = {**embedding_options(embedding), **kwargs}
+        return cls.from_pretrained(to_numpy(embedding.embeddings), trainable, **options)
 
     # -- building ---------------------------------------------------------------------
 
@@ -253,11 +217,11 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         first = self.embeddings_initializer if start.base is None else constant(start.base)
         self.base = self._weight("base", (m.num_base, self.output_dim), first)
         if start.base is None:  # the rows start from the initialised base
-            start.rows = self._first_values(m.trainable_ids)
-            start.patch = self._first_values(m.patch_ids)
+            start.rows = _swap.first_values(self, m.trainable_ids)
+            start.patch = _swap.first_values(self, m.patch_ids)
         assert start.rows is not None and start.patch is not None
         self.rows = self._weight("rows", start.rows.shape, constant(start.rows), trains=True)
-        self._hold(self.rows, m.trainable_ids)
+        _swap.hold(self, self.rows, m.trainable_ids)
         self.patch = self._weight("patch", start.patch.shape, constant(start.patch))
         self.slots = self._weight("slots", m.slots.shape, constant(m.slots), dtype="int32")
         self._start = Start(None, None, None)
@@ -314,9 +278,9 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         """The full ``(input_dim, output_dim)`` table as a new numpy array (copies the base once)."""
         m = self._map
         out = np.empty((m.num_rows, self.output_dim), dtype=self.variable_dtype)
-        out[: m.num_base] = self._base_all()
-        out[m.trainable_ids] = self._values("rows")
-        out[m.patch_ids] = self._values("patch")
+        out[: m.num_base] = _swap.base_all(self)
+        out[m.trainable_ids] = _swap.values(self, "rows")
+        out[m.patch_ids] = _swap.values(self, "patch")
         return out
 
     def merge(self) -> keras.layers.Embedding:
@@ -458,15 +422,6 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
             )
         hand_over(model)
 
-    def _hold(self, rows: keras.Variable, ids: np.ndarray) -> None:
-        self._held = {k: v for k, v in self._held.items() if v[0]() is not None}
-        self._held[id(rows)] = (weakref.ref(rows), ids)
-
-    def _ids_held_by(self, rows: keras.Variable) -> np.ndarray | None:
-        """The ids a ``rows`` weight this layer made holds, or None for another variable."""
-        entry = self._held.get(id(rows))
-        return entry[1] if entry is not None and entry[0]() is rows else None
-
     # -- what PartialRows asks of an adapter -------------------------------------------
 
     @property
@@ -479,7 +434,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
     def _merged_numpy(self) -> np.ndarray:
         m = self._map
         if m.num_trainable == 0 and m.num_patched == 0:
-            return self._base_all()
+            return _swap.base_all(self)
         return self.merged_weight()
 
     def _apply_change(
@@ -487,12 +442,12 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
     ) -> None:
         if not self.built and self._start.base is None:
             self.build()  # the values come from the initializer
-        rows = self._gather(change.trainable, new)
-        patch = self._gather(change.patch, new)
+        rows = _swap.gather(self, change.trainable, new)
+        patch = _swap.gather(self, change.patch, new)
         if self.built:
-            self._replace("rows", rows, ids=change.after.trainable_ids)
-            self._replace("patch", patch)
-            self._replace("slots", change.after.slots)
+            _swap.replace(self, "rows", rows, ids=change.after.trainable_ids)
+            _swap.replace(self, "patch", patch)
+            _swap.replace(self, "slots", change.after.slots)
         else:
             self._start.rows, self._start.patch = rows, patch
         self._map = change.after
@@ -500,60 +455,6 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
             self._bind_regularizer()
         if to is not None:
             self.rebind(to)
-
-    def _gather(self, gather: Gather, new: np.ndarray | None) -> np.ndarray:
-        """The rows ``gather`` names, as a new numpy array."""
-        out = np.empty((len(gather), self.output_dim), dtype=self.variable_dtype)
-        sources: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-            TRAINABLE: lambda i: self._values("rows")[i],
-            PATCH: lambda i: self._values("patch")[i],
-            BASE_SOURCE: self._base_rows,
-            NEW: lambda i: np.asarray(new)[i],
-        }
-        for source, read in sources.items():
-            dst, src = gather.pairs(source)
-            if len(dst):
-                out[dst] = read(src)
-        return out
-
-    def _values(self, name: str) -> np.ndarray:
-        """The current values of ``rows`` or ``patch`` as numpy (small: K or P rows)."""
-        if self.built:
-            return to_numpy(getattr(self, name))
-        value = getattr(self._start, name)
-        assert value is not None
-        return value
-
-    def _base_all(self) -> np.ndarray:
-        """The base rows as numpy: the array given, or the variable's values (no copy on CPU)."""
-        if self._start.base is not None:
-            return self._start.base
-        self.build()  # the base comes from the initializer
-        return to_numpy(self.base)
-
-    def _base_rows(self, ids: np.ndarray) -> np.ndarray:
-        if self._start.base is not None:
-            return np.asarray(self._start.base[ids])
-        return to_numpy(ops.take(self.base.value, ids, axis=0))
-
-    def _replace(self, name: str, value: np.ndarray, *, ids: np.ndarray | None = None) -> None:
-        """Give weight ``name`` new values: in place when the shape is the same, else a new variable."""
-        old = getattr(self, name)
-        held = self._ids_held_by(old)
-        same_ids = ids is None or (held is not None and np.array_equal(ids, held))
-        if tuple(old.shape) == value.shape and same_ids:
-            old.assign(value)
-            return
-        new = replace_weight(
-            self,
-            old,
-            lambda: self._weight(
-                name, value.shape, constant(value), trains=name == "rows", dtype=old.dtype
-            ),
-        )
-        setattr(self, name, new)
-        if ids is not None:
-            self._hold(new, ids)
 
     # -- saving -----------------------------------------------------------------------
 

@@ -171,6 +171,36 @@ class PartialRows:
             )
         return ids
 
+    @staticmethod
+    def _pretrained_choice(trainable: Any, freeze: bool | None) -> tuple[Any, bool | None]:
+        """``from_pretrained``'s ``(trainable, freeze)``, as ``nn.Embedding.from_pretrained`` reads them.
+
+        A bool in second place is its ``freeze``; without ``trainable``,
+        ``freeze`` defaults to True (no row trains yet).
+
+        Raises:
+            ArgumentError: when ``freeze`` is given twice.
+        """
+        if isinstance(trainable, bool):  # from_pretrained(weights, False)
+            if freeze is not None:
+                raise ArgumentError("pass freeze= once: the second argument was a bool")
+            trainable, freeze = None, trainable
+        if trainable is None and freeze is None:
+            freeze = True
+        return trainable, freeze
+
+    def _set_vocab(self, vocab: Vocab | None, num_rows: int) -> None:
+        """Keep ``vocab``, which must name every row.
+
+        Raises:
+            ArgumentError: when its size is not ``num_rows``.
+        """
+        if vocab is not None and len(vocab) != num_rows:
+            raise ArgumentError(
+                f"the vocabulary has {len(vocab)} tokens but the table has {num_rows} rows"
+            )
+        self.vocab = vocab
+
     # -- reading ----------------------------------------------------------------------
 
     @property

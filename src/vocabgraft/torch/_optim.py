@@ -19,7 +19,7 @@ from torch import Tensor
 
 from vocabgraft.errors import StateError
 
-__all__ = ["compose", "remap_state"]
+__all__ = ["compose", "hand_over", "remap_state"]
 
 
 def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
@@ -60,3 +60,20 @@ def remap_state(
         if len(dst):
             new[dst.to(value.device)] = value[src.to(value.device)]
         state[key] = new
+
+
+def hand_over(
+    optimizer: torch.optim.Optimizer, param: Tensor, pending: list[tuple[int, np.ndarray]]
+) -> None:
+    """Apply the queued changes ``pending`` (``(old rows, new_from_old)`` each) to ``optimizer``.
+
+    The changes are composed into one map first; ``pending`` is emptied.
+    """
+    if not pending:
+        remap_state(optimizer, param, param.shape[0], np.arange(param.shape[0]))
+        return
+    old_rows, total = pending[0]
+    for _, step in pending[1:]:
+        total = compose(total, step)
+    remap_state(optimizer, param, old_rows, total)
+    pending.clear()

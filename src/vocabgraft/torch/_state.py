@@ -99,5 +99,5 @@ def load_embedding_weight(
     weight = weight.detach().to(dtype=base.dtype, device=base.device)
     with torch.no_grad():
         module.base = weight[: m.num_base]
-        module.rows.copy_(weight[torch.from_numpy(m.trainable_ids).to(base.device)])
-        module.patch = weight[torch.from_numpy(m.patch_ids).to(base.device)]
+        module.rows.copy_(weight[torch.from_numpy(m.trainable_ids.copy()).to(base.device)])
+        module.patch = weight[torch.from_numpy(m.patch_ids.copy()).to(base.device)]

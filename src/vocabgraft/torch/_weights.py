@@ -11,8 +11,9 @@ from torch import Tensor, nn
 
 from vocabgraft.errors import ArgumentError, ArgumentTypeError
 from vocabgraft.rows.layout import normalize_padding
+from vocabgraft.rows.partial import check_weights
 
-__all__ = ["as_tensor", "fresh_table", "refuse_options"]
+__all__ = ["as_tensor", "first_table", "fresh_table", "options_of", "refuse_options"]
 
 
 def as_tensor(weights: Tensor | np.ndarray) -> Tensor:
@@ -36,6 +37,31 @@ def as_tensor(weights: Tensor | np.ndarray) -> Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(weights)
+
+
+def first_table(
+    num_embeddings: Any, embedding_dim: Any, padding_idx: Any, device: Any, dtype: Any
+) -> tuple[Tensor, bool]:
+    """The base tensor (a given table, or a fresh one) and whether it is fresh.
+
+    Raises:
+        ArgumentTypeError: for a table with a second positional argument.
+        ArgumentError: for a table that is not a 2-D float matrix, or bad sizes.
+    """
+    if isinstance(num_embeddings, (Tensor, np.ndarray)):
+        if embedding_dim is not None:
+            raise ArgumentTypeError(
+                "PartialEmbedding(weights, ...) takes the rows that train as trainable=, "
+                f"not as the second argument (received {type(embedding_dim).__name__}); "
+                "or use PartialEmbedding.from_pretrained(weights, trainable)"
+            )
+        base = as_tensor(num_embeddings)
+        check_weights(tuple(base.shape), base.dtype, floating=base.is_floating_point())
+        if device is not None or dtype is not None:
+            base = base.to(device=device, dtype=dtype)
+        return base, False
+    table = fresh_table(num_embeddings, embedding_dim, padding_idx, device=device, dtype=dtype)
+    return table, True
 
 
 def fresh_table(
@@ -62,6 +88,16 @@ def fresh_table(
         if padding_idx is not None:
             weight[padding_idx].fill_(0)
     return weight
+
+
+def options_of(embedding: nn.Embedding | nn.EmbeddingBag) -> dict[str, Any]:
+    """The options of an ``nn.Embedding`` (or bag) a PartialEmbedding takes over, or refuses."""
+    return {
+        "padding_idx": embedding.padding_idx,
+        "max_norm": embedding.max_norm,
+        "scale_grad_by_freq": embedding.scale_grad_by_freq,
+        "sparse": embedding.sparse,
+    }
 
 
 def refuse_options(*, max_norm: float | None, sparse: bool) -> None:

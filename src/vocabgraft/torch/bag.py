@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vocabgraft.errors import ArgumentError, ArgumentTypeError, RowIndexError
-from vocabgraft.torch.embedding import Ids, PartialEmbedding, _options_of
+from vocabgraft.torch._weights import options_of
+from vocabgraft.torch.embedding import Ids, PartialEmbedding
 
 __all__ = ["PartialEmbeddingBag"]
 
@@ -69,7 +70,7 @@ class PartialEmbeddingBag(PartialEmbedding):
                 f"Received {type(embedding).__name__}"
             )
         options = {
-            **_options_of(embedding),  # type: ignore[arg-type]
+            **options_of(embedding),
             "mode": embedding.mode,
             "include_last_offset": embedding.include_last_offset,
         }

@@ -14,7 +14,6 @@ module adds the lookup, the parameter swap, the optimizer hand-over and
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -22,15 +21,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vocabgraft.errors import ArgumentError, ArgumentTypeError, RowIndexError, StateError
+from vocabgraft.errors import ArgumentTypeError, RowIndexError, StateError
 from vocabgraft.init import Initializer
-from vocabgraft.rows.layout import BASE, BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather, RowMap
 from vocabgraft.rows.layout import LayoutChange as _Change
+from vocabgraft.rows.layout import RowMap
 from vocabgraft.rows.layout import normalize_padding as _normalize_padding
-from vocabgraft.rows.partial import PartialRows, check_weights
-from vocabgraft.torch import _state
-from vocabgraft.torch._optim import compose, remap_state
-from vocabgraft.torch._weights import as_tensor, fresh_table, refuse_options
+from vocabgraft.rows.partial import PartialRows
+from vocabgraft.torch import _state, _swap
+from vocabgraft.torch._optim import hand_over
+from vocabgraft.torch._weights import as_tensor, first_table, options_of, refuse_options
 from vocabgraft.torch.kernel import lookup
 from vocabgraft.vocab.core import Vocab
 
@@ -45,69 +44,49 @@ class PartialEmbedding(PartialRows, nn.Module):
     """An ``nn.Embedding`` whose chosen rows train while the rest stay exactly as they were.
 
     The first ``num_base`` rows live in the buffer ``base`` (never written: it
-    may be a read-only memory map shared by processes). Rows that train live in
-    one compact parameter ``rows`` of shape ``(K, D)``, for any set of ids.
-    Rows trained and then frozen again, and rows appended frozen, live in the
-    small buffer ``patch``. :mod:`vocabgraft.rows.layout` explains the bookkeeping.
+    may be a read-only memory map). Rows that train live in one compact
+    parameter ``rows`` of shape ``(K, D)``, for any set of ids; rows trained
+    and frozen again, and rows appended frozen, in the small buffer ``patch``
+    (:mod:`vocabgraft.rows.layout`). ``forward`` gives exactly what
+    ``nn.Embedding`` gives on the merged table, :attr:`weight`. The padding
+    row never trains.
 
-    ``forward`` gives exactly what ``nn.Embedding`` gives on the merged table
-    (:attr:`weight`): any shape of int32 or int64 ids, repeats allowed, any
-    float dtype. The padding row never trains, as in ``nn.Embedding``.
-
-    Build one as ``nn.Embedding`` is built, ``PartialEmbedding(num_embeddings,
-    embedding_dim, padding_idx=...)``: a fresh table (``N(0, 1)``, drawn as
-    ``nn.Embedding`` draws it) in which every row but the padding row trains
-    until rows are frozen. Or over a trained table with :meth:`from_pretrained`,
-    :meth:`from_table` or :meth:`from_embedding`, or pass the ``(V, D)`` tensor
-    or array as the first argument (used without a copy).
+    ``PartialEmbedding(num_embeddings, embedding_dim, padding_idx=...)`` is a
+    fresh table drawn as ``nn.Embedding`` draws it, in which every row but the
+    padding row trains until rows are frozen. :meth:`from_pretrained`,
+    :meth:`from_table` and :meth:`from_embedding` build one over trained rows.
 
     Args:
-        num_embeddings: rows of a fresh table, or the ``(V0, D)`` base table.
+        num_embeddings: rows of a fresh table, or the ``(V0, D)`` base table
+            (a tensor or array, used without a copy).
         embedding_dim: the width of a fresh table's rows (None with a table).
         padding_idx: as in ``nn.Embedding``: that row gets no gradient.
-        max_norm: refused (it would write the frozen base); must be None.
-        norm_type: kept for ``nn.Embedding``'s signature (used with max_norm only).
-        scale_grad_by_freq: divide each row's gradient by its id's count in the
-            batch, as ``nn.Embedding`` does.
-        sparse: refused (the trainable rows' gradient is already compact).
-        trainable: the ids (or, with ``vocab``, tokens) of the rows that train;
-            None for every row but the padding row (unless ``freeze=True``).
+        max_norm: refused, with the reason (it would write the frozen base).
+        norm_type: as in ``nn.Embedding`` (used with ``max_norm`` only).
+        scale_grad_by_freq: as in ``nn.Embedding``.
+        sparse: refused, with the reason (the gradient is already compact).
+        trainable: the ids (or, with ``vocab``, tokens) that train; None for
+            every row but the padding row, or none with ``freeze=True``.
         freeze: with ``trainable`` None, True trains no row yet.
-        vocab: names the rows; lets ``trainable`` and ``extend`` take tokens.
-        check_ids: check every batch's ids with one min/max reduction before
-            the lookup, raising :class:`~vocabgraft.errors.RowIndexError`
-            naming the bad id. Turn off to save that reduction.
-        save_base: put the base in ``state_dict`` too. Off by default: a
-            checkpoint of the trained state stays O(K + P) rows, and loads
-            into any module built over the same base (its layout is adopted).
+        vocab: names the rows; lets ids be given as tokens.
+        check_ids: check each batch's ids (one min/max reduction) and raise
+            :class:`~vocabgraft.errors.RowIndexError` naming a bad one.
+        save_base: put the base in ``state_dict`` too (off: a checkpoint
+            stays O(K + P) rows and loads into a module over the same base).
         add: rows to append right away, trainable, as :meth:`extend` does.
-        init: the values of the ``add`` rows (see :meth:`extend`).
+        init: their values (see :meth:`extend`).
         seed: where a random ``init`` draws from.
         device: as in ``nn.Embedding`` (a given table is moved there).
         dtype: as in ``nn.Embedding`` (a given table is converted).
 
-    Changing what trains: :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`
-    keep ``rows`` the same Parameter object with a new shape. Hand the change
-    to the optimizer with ``optimizer=`` (or :meth:`rebind` later): rows that
-    stay trainable keep their optimizer state, rows that left lose it (so
-    momentum cannot move them), new rows start from zero state.
-
-    Reading ``weight`` builds the merged ``(V, D)`` table as a new tensor
-    without gradient (a copy, each time), for code that reads an embedding's
-    weight; writing into it changes nothing in the module, and assigning
-    ``module.weight = ...`` raises :class:`~vocabgraft.errors.StateError`.
-
-    Saving: ``state_dict`` holds the trainable rows, the patch, their ids and
-    the sizes, not the base (unless ``save_base``). An ``nn.Embedding``'s
-    ``state_dict`` (``{"weight": ...}``) also loads. ``merge()`` gives a plain
-    ``nn.Embedding`` for serving.
-
-    Distributed: call :func:`~vocabgraft.torch.ddp_ignore_frozen` before
-    wrapping in DDP. FSDP2 (``fully_shard``) trains a fixed layout; changing
-    the layout of sharded rows raises. On a GPU, the eager kernel's
-    ``torch.nonzero`` and the range check each make the host wait for the
-    device once per call (``check_ids=False`` drops the second); under
-    ``torch.compile`` the fixed-shape kernel waits for neither.
+    :meth:`freeze`, :meth:`unfreeze` and :meth:`extend` keep ``rows`` the same
+    Parameter with a new shape; pass ``optimizer=`` (or call :meth:`rebind`)
+    so that rows that stay keep their optimizer state and the others lose it.
+    ``weight`` is read-only: each read builds a new merged tensor without
+    gradient (writing into it changes nothing), and assigning it raises
+    :class:`~vocabgraft.errors.StateError`. ``state_dict`` holds the
+    trainable rows, the patch and the layout; an ``nn.Embedding`` state
+    (``{"weight": ...}``) loads too. ``merge()`` gives a plain ``nn.Embedding``.
 
     >>> import torch
     >>> emb = PartialEmbedding.from_pretrained(torch.randn(10, 4), trainable=[0, 7])
@@ -115,8 +94,6 @@ class PartialEmbedding(PartialRows, nn.Module):
     torch.Size([1, 2, 4])
     >>> [name for name, _ in emb.named_parameters()]
     ['rows']
-    >>> torch.equal(emb(torch.tensor([3]))[0], emb.base[3])
-    True
     >>> fresh = PartialEmbedding(6, 3, padding_idx=0)
     >>> fresh.trainable_ids.tolist(), fresh.weight.shape
     ([1, 2, 3, 4, 5], torch.Size([6, 3]))
@@ -157,59 +134,21 @@ class PartialEmbedding(PartialRows, nn.Module):
         refuse_options(max_norm=max_norm, sparse=sparse)
         self.max_norm, self.norm_type, self.sparse = None, norm_type, False
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
-        base, fresh = self._first_table(num_embeddings, embedding_dim, padding_idx, device, dtype)
+        base, fresh = first_table(num_embeddings, embedding_dim, padding_idx, device, dtype)
         num_rows = base.shape[0]
-        if vocab is not None and len(vocab) != num_rows:
-            raise ArgumentError(
-                f"the vocabulary has {len(vocab)} tokens but the table has {num_rows} rows"
-            )
-        self.vocab, self.check_ids, self._save_base = vocab, check_ids, save_base
+        self._set_vocab(vocab, num_rows)
+        self.check_ids, self._save_base = check_ids, save_base
         padding_idx = _normalize_padding(padding_idx, num_rows)
         ids = self._first_trainable(
             trainable, num_rows=num_rows, padding_idx=padding_idx, freeze=freeze, add=add
         )
         row_map = RowMap.create(num_rows, ids, padding_idx=padding_idx)
-        index = torch.from_numpy(row_map.trainable_ids.copy()).to(base.device)
-        if fresh and trainable is None and not freeze:
-            # Only the padding row is read from the base: one zero row stands for all.
-            rows = base if padding_idx is None else base[index]
-            base = base.new_zeros((1, base.shape[1])).expand_as(base)
-        else:
-            rows = base[index].clone()
-        self.register_buffer("base", base, persistent=save_base)
-        self.rows = nn.Parameter(rows)
-        empty = torch.zeros(0, dtype=torch.int64, device=base.device)
-        self.register_buffer("patch", base.new_zeros((0, base.shape[1])))
-        self.register_buffer("trainable_index", empty)
-        self.register_buffer("patch_index", empty.clone())
-        self.register_buffer("slots", empty.int(), persistent=False)
-        self.register_buffer("hot", empty.bool(), persistent=False)
-        self._adopt(row_map)
+        _swap.install(self, base, row_map, fresh=fresh and trainable is None and not freeze)
         # new_from_old maps of changes the optimizer has not been told about yet.
         self._pending: list[tuple[int, np.ndarray]] = []
         if add:
             self._extend(add, init=init, trainable=True, seed=seed, generator=None, to=None)
             self._pending.clear()  # no optimizer has seen the rows yet
-
-    @staticmethod
-    def _first_table(
-        num_embeddings: Any, embedding_dim: Any, padding_idx: Any, device: Any, dtype: Any
-    ) -> tuple[Tensor, bool]:
-        """The base tensor (a given table, or a fresh one) and whether it is fresh."""
-        if isinstance(num_embeddings, (Tensor, np.ndarray)):
-            if embedding_dim is not None:
-                raise ArgumentTypeError(
-                    "PartialEmbedding(weights, ...) takes the rows that train as trainable=, "
-                    f"not as the second argument (received {type(embedding_dim).__name__}); "
-                    "or use PartialEmbedding.from_pretrained(weights, trainable)"
-                )
-            base = as_tensor(num_embeddings)
-            check_weights(tuple(base.shape), base.dtype, floating=base.is_floating_point())
-            if device is not None or dtype is not None:
-                base = base.to(device=device, dtype=dtype)
-            return base, False
-        table = fresh_table(num_embeddings, embedding_dim, padding_idx, device=device, dtype=dtype)
-        return table, True
 
     # -- construction -----------------------------------------------------------------
 
@@ -231,12 +170,7 @@ class PartialEmbedding(PartialRows, nn.Module):
         the constructor's (``padding_idx``, ``scale_grad_by_freq``, ``vocab``,
         ``add``, ``device``, ``dtype``...).
         """
-        if isinstance(trainable, bool):  # nn.Embedding.from_pretrained(weights, freeze)
-            if freeze is not None:
-                raise ArgumentError("pass freeze= once: the second argument was a bool")
-            trainable, freeze = None, trainable
-        if trainable is None and freeze is None:
-            freeze = True
+        trainable, freeze = cls._pretrained_choice(trainable, freeze)
         return cls(embeddings, trainable=trainable, freeze=freeze, **kwargs)
 
     @classmethod
@@ -253,9 +187,8 @@ class PartialEmbedding(PartialRows, nn.Module):
             raise ArgumentTypeError(
                 f"from_embedding takes an nn.Embedding. Received {type(embedding).__name__}"
             )
-        return cls.from_pretrained(
-            embedding.weight.detach(), trainable, **{**_options_of(embedding), **kwargs}
-        )
+        options = {**options_of(embedding), **kwargs}
+        return cls.from_pretrained(embedding.weight.detach(), trainable, **options)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -408,14 +341,7 @@ class PartialEmbedding(PartialRows, nn.Module):
         per change-set, with the one optimizer that trains this module, or pass
         ``optimizer=`` to :meth:`freeze`, :meth:`unfreeze` and :meth:`extend`.
         """
-        if not self._pending:
-            remap_state(optimizer, self.rows, self.rows.shape[0], np.arange(self.rows.shape[0]))
-            return
-        old_rows, total = self._pending[0]
-        for _, step in self._pending[1:]:
-            total = compose(total, step)
-        remap_state(optimizer, self.rows, old_rows, total)
-        self._pending.clear()
+        hand_over(optimizer, self.rows, self._pending)
 
     # -- what PartialRows asks of an adapter -------------------------------------------
 
@@ -435,64 +361,13 @@ class PartialEmbedding(PartialRows, nn.Module):
     def _apply_change(
         self, change: _Change, new: np.ndarray | None, to: torch.optim.Optimizer | None
     ) -> None:
-        if _is_sharded(self.rows):
-            raise StateError(
-                "the trainable rows are sharded (FSDP fully_shard, a DTensor): freeze, unfreeze "
-                "and extend change their shape, which a sharded parameter cannot follow. Change "
-                "the layout before sharding, or gather the state, rebuild the module and shard again"
-            )
-        values = None
-        if new is not None:
-            values = torch.as_tensor(new).to(dtype=self.base.dtype, device=self.base.device)
-        rows = self._build(change.trainable, values)
-        patch = self._build(change.patch, values)
-        if change.changes_trainable:
-            self._pending.append((change.before.num_trainable, change.new_from_old()))
-            self._replace_rows(rows)
-        self.patch = patch
-        self._adopt(change.after)
+        _swap.apply_change(self, change, new)
         if to is not None:
             self.rebind(to)
 
-    def _replace_rows(self, rows: Tensor) -> None:
-        """Give ``self.rows`` new values and shape, keeping the Parameter object.
-
-        The optimizer keeps its reference (and ``rebind`` moves its state).
-        ``swap_tensors`` also gives the parameter a fresh autograd identity:
-        assigning ``.data`` would keep the gradient accumulator of the old
-        shape alive in any graph built before the change (a ``loss`` still
-        referenced), and the next backward would fail on the shape. Where the
-        swap is refused (a weak reference to the parameter, e.g. held by
-        ``torch.compile``), ``.data`` is assigned instead; then drop graphs
-        built before the change before the next backward.
-        """
-        fresh = nn.Parameter(rows, requires_grad=self.rows.requires_grad)
-        try:
-            torch.utils.swap_tensors(self.rows, fresh)
-        except RuntimeError:
-            self.rows.data = rows
-        self.rows.grad = None
-
-    def _build(self, gather: Gather, new: Tensor | None) -> Tensor:
-        out = self.base.new_empty((len(gather), self.embedding_dim))
-        places = {TRAINABLE: self.rows.detach(), PATCH: self.patch, BASE_SOURCE: self.base}
-        with torch.no_grad():
-            for source, values in (*places.items(), (NEW, new)):
-                dst, src = gather.pairs(source)
-                if len(dst):
-                    assert values is not None
-                    device = values.device
-                    out[torch.from_numpy(dst).to(device)] = values[torch.from_numpy(src).to(device)]
-        return out
-
     def _adopt(self, row_map: RowMap) -> None:
         """Make ``row_map`` the layout (buffers follow; values are already in place)."""
-        device = self.base.device
-        self._map = row_map
-        self.trainable_index = torch.from_numpy(row_map.trainable_ids.copy()).to(device)
-        self.patch_index = torch.from_numpy(row_map.patch_ids.copy()).to(device)
-        self.slots = torch.from_numpy(row_map.slots.copy()).to(device)
-        self.hot = torch.from_numpy(row_map.slots != BASE).to(device)
+        _swap.adopt(self, row_map)
 
     # -- saving -----------------------------------------------------------------------
 
@@ -531,23 +406,6 @@ class PartialEmbedding(PartialRows, nn.Module):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-
-
-def _options_of(embedding: nn.Embedding) -> dict[str, Any]:
-    """The options of an ``nn.Embedding`` a PartialEmbedding takes over (or refuses)."""
-    return {
-        "padding_idx": embedding.padding_idx,
-        "max_norm": embedding.max_norm,
-        "scale_grad_by_freq": embedding.scale_grad_by_freq,
-        "sparse": embedding.sparse,
-    }
-
-
-def _is_sharded(param: Tensor) -> bool:
-    # A DTensor exists only once its module is imported; importing it here would cost a second.
-    module = sys.modules.get("torch.distributed.tensor")
-    dtensor = getattr(module, "DTensor", None)
-    return dtensor is not None and isinstance(param, dtensor)
 
 
 def _tracing() -> bool:
