@@ -67,3 +67,9 @@ def test_plain_lists_with_spaces_and_some_numbers_stay_plain(tmp_path: Path) -> 
     table = load(tmp_path / "emb.npy")
     assert table.vocab.tokens == tokens
     assert "counts" not in table.meta
+
+
+def test_an_empty_matrix_with_an_empty_word_list_loads(tmp_path: Path) -> None:
+    np.save(tmp_path / "emb.npy", np.zeros((0, 3), np.float32))
+    (tmp_path / "emb.txt").write_bytes(b"")
+    assert load(tmp_path / "emb.npy").shape == (0, 3)

@@ -1,4 +1,4 @@
-"""Reading vectors: one entry point, :func:`load`, for every supported format.
+r"""Reading vectors: one entry point, :func:`load`, for every supported format.
 
 The format is sniffed from the first bytes (:func:`sniff_format`); the names
 are in :data:`formats`. What each format can hold, and how it is read:
@@ -27,7 +27,7 @@ offset, or skipped and counted under ``on_error="skip"``.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.txt"
->>> _ = path.write_text("the 0.1 0.2\\nnew york 0.3 0.4\\n")
+>>> _ = path.write_text("the 0.1 0.2\nnew york 0.3 0.4\n")
 >>> table = load(path, progress=False)
 >>> table.vocab.tokens, table["new york"].tolist()
 (['the', 'new york'], [0.30000001192092896, 0.4000000059604645])
@@ -117,7 +117,7 @@ def load(
     encoding: str = "utf-8",
     member: str | None = None,
 ) -> EmbeddingTable:
-    """Read vectors from ``path`` into an :class:`~vocabgraft.EmbeddingTable`.
+    r"""Read vectors from ``path`` into an :class:`~vocabgraft.EmbeddingTable`.
 
     Args:
         path: a vectors file, or a table cache folder (opened by memory map).
@@ -162,7 +162,7 @@ def load(
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.vec"
-    >>> _ = path.write_text("2 3\\ncat 1 0 0\\ndog 0 1 0\\n")
+    >>> _ = path.write_text("2 3\ncat 1 0 0\ndog 0 1 0\n")
     >>> load(path, progress=False).shape
     (2, 3)
     """

@@ -15,6 +15,35 @@ __all__ = ["exact_chunk"]
 _TRAILING = b" \r"
 
 
+# (reason, message, hint) of a malformed line.
+_Problem = tuple[str, str, "str | None"]
+
+
+def _split_line(line: bytes, dim: int, encoding: str) -> tuple[str, list[bytes]] | _Problem:
+    """A line's token and number fields, or what is wrong with it."""
+    body = line.rstrip(_TRAILING)
+    if not body:
+        return "blank_line", "blank line between vectors", None
+    parts = body.rsplit(b" ", dim)
+    if len(parts) != dim + 1:
+        return (
+            "field_count",
+            f"expected a token and {dim} numbers separated by single spaces, "
+            f"found {len(parts)} field(s): {_excerpt(body)}",
+            None,
+        )
+    if not parts[0]:
+        return (
+            "empty_token",
+            f"the line starts with a space, so its token is empty: {_excerpt(body)}",
+            None,
+        )
+    token = _decode(parts[0], encoding)
+    if token is None:
+        return ("undecodable", *undecodable_message(parts[0], encoding))
+    return token, parts[1:]
+
+
 def exact_chunk(
     raw: bytes,
     first_line: int,
@@ -29,49 +58,30 @@ def exact_chunk(
     lines = raw.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
-    lines = lines[: len(out)]
     keep = np.zeros(len(out), dtype=bool)
     tokens: list[str] = []
     fields: list[bytes] = []
     rows: list[int] = []
     problems: list[tuple[int, str, str, str | None]] = []
-
-    def problem(i: int, reason: str, message: str, hint: str | None = None) -> None:
-        problems.append((first_line + i, reason, message, hint))
-
-    for i, line in enumerate(lines):
-        body = line.rstrip(_TRAILING)
-        if not body:
-            problem(i, "blank_line", "blank line between vectors")
-        elif (parts := body.rsplit(b" ", dim)) and len(parts) != dim + 1:
-            problem(
-                i,
-                "field_count",
-                f"expected a token and {dim} numbers separated by single spaces, "
-                f"found {len(parts)} field(s): {_excerpt(body)}",
-            )
-        elif not parts[0]:
-            problem(
-                i,
-                "empty_token",
-                f"the line starts with a space, so its token is empty: {_excerpt(body)}",
-            )
-        elif (token := _decode(parts[0], encoding)) is None:
-            problem(i, "undecodable", *undecodable_message(parts[0], encoding))
-        else:
-            tokens.append(token)
-            rows.append(i)
-            fields.extend(parts[1:])
-        if stop_early and problems:
-            break
+    for i, line in enumerate(lines[: len(out)]):
+        split = _split_line(line, dim, encoding)
+        if len(split) == 3:
+            reason, message, hint = split
+            problems.append((first_line + i, reason, message, hint))
+            if stop_early:
+                break
+            continue
+        token, numbers = split
+        tokens.append(token)
+        rows.append(i)
+        fields.extend(numbers)
     values = _values(fields, dim, parse_dtype, rows, first_line, problems)
     good_tokens: list[str] = []
     for k, i in enumerate(rows):
-        if values[k] is None:
-            continue
-        out[i] = values[k]
-        keep[i] = True
-        good_tokens.append(tokens[k])
+        if values[k] is not None:
+            out[i] = values[k]
+            keep[i] = True
+            good_tokens.append(tokens[k])
     problems.sort(key=lambda p: p[0])
     if stop_early:
         problems = problems[:1]

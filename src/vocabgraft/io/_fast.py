@@ -1,8 +1,8 @@
-"""The vectorised fast path of the text reader: a whole chunk in a few numpy calls.
+r"""The vectorised fast path of the text reader: a whole chunk in a few numpy calls.
 
 A chunk is regular when every line is a non-empty token without spaces, then
 ``dim`` numbers that start with a digit or with ``-`` and a digit (no nan or
-inf), then at most two spaces or ``\\r``. Such a chunk is parsed in place:
+inf), then at most two spaces or ``\r``. Such a chunk is parsed in place:
 every separator and token byte is overwritten with ``'0'``, and each minus
 sign too (the sign is applied after parsing), so each number and the junk
 before it form one string like ``"0000.25"``; the strings sit end to end, so
@@ -49,21 +49,18 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - before, lengths) + np.arange(total)
 
 
-def fast_chunk(
-    buf: bytearray,
-    nbytes: int,
-    dim: int,
-    parse_dtype: np.dtype[Any],
-    encoding: str,
-    out: np.ndarray,
-) -> Chunk | None:
-    """Parse a regular chunk into ``out`` and return its tokens; None if it is not regular."""
-    lib = arrow()
-    assert lib is not None
-    pa, pc = lib
-    a = np.frombuffer(buf, dtype=np.uint8)
-    data = a[PAD : PAD + nbytes]
-    rows = len(out)
+@dataclass
+class _Layout:
+    """Where a regular chunk's separators are: per line, its token's end and number ends."""
+
+    every_sep: np.ndarray  # every byte <= space, to be overwritten
+    at: np.ndarray  # (rows, dim + 1): the separators of each line, then its newline
+    line_start: np.ndarray
+    content_end: np.ndarray  # per line, the end of its last number
+
+
+def _layout(data: np.ndarray, rows: int, dim: int) -> _Layout | None:
+    """The separators of a regular chunk; None if it is not regular."""
     every_sep = np.flatnonzero(data <= _SPACE)
     seps = every_sep
     kind = data[seps]
@@ -81,50 +78,82 @@ def fast_chunk(
             return None  # a tab or \r inside a line
     if len(seps) != rows * (dim + 1):
         return None
-    at = seps.reshape(rows, dim + 1)  # per line: the separators, then the newline
+    at = seps.reshape(rows, dim + 1)
     if not np.array_equal(at[:, dim], nlpos):
         return None
     line_start = np.empty(rows, dtype=np.int64)
     line_start[0] = 0
     line_start[1:] = nlpos[:-1] + 1
-    token_end = at[:, 0]
-    if (token_end <= line_start).any():
-        return None
-    # Each number must start with a digit, or "-" and a digit: the '0' prefix
-    # would otherwise turn "", "-" or "." into 0.
-    field_start = (at[:, :dim] + 1).ravel()
+    if (at[:, 0] <= line_start).any():
+        return None  # an empty token
+    return _Layout(every_sep, at, line_start, content_end)
+
+
+def _minus_signs(data: np.ndarray, field_start: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    """``(which numbers have a minus, ok)``: each must start with a digit or "-" and a digit.
+
+    The '0' prefix would otherwise turn "", "-" or "." into 0.
+    """
     first = data[field_start]
-    negative = None
-    if not _is_digit(first).all():
-        negative = first == _MINUS
-        minus_at = field_start[np.flatnonzero(negative)]
-        if not (_is_digit(first) | negative).all() or not _is_digit(data[minus_at + 1]).all():
-            return None
-    tokens = _gather_tokens(data, line_start, token_end, encoding)
-    if tokens is None:
-        return None
+    if _is_digit(first).all():
+        return None, True
+    negative = first == _MINUS
+    minus_at = field_start[np.flatnonzero(negative)]
+    ok = bool((_is_digit(first) | negative).all()) and bool(_is_digit(data[minus_at + 1]).all())
+    return negative, ok
+
+
+def _cast(data: np.ndarray, lay: _Layout, dim: int, parse_dtype: np.dtype[Any]) -> Any:
+    """Parse every number in one pyarrow cast (the chunk is overwritten); None on failure."""
+    lib = arrow()
+    assert lib is not None
+    pa, pc = lib
+    rows = len(lay.at)
     # Element k of each line runs from the end of the previous element to the
     # end of number k, so the elements tile the chunk.
     offsets = np.empty(rows * dim + 1, dtype=np.int32)
     grid = offsets[:-1].reshape(rows, dim)
     grid[0, 0] = 0
-    grid[1:, 0] = content_end[:-1]
-    grid[:, 1:] = at[:, 1:dim]
-    offsets[-1] = content_end[-1]
-    data[every_sep] = _ZERO
-    data[_ranges(line_start, token_end - line_start)] = _ZERO
-    if negative is not None:
-        data[minus_at] = _ZERO
+    grid[1:, 0] = lay.content_end[:-1]
+    grid[:, 1:] = lay.at[:, 1:dim]
+    offsets[-1] = lay.content_end[-1]
     strings = pa.Array.from_buffers(
         pa.binary(), rows * dim, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
     target = pa.float64() if parse_dtype == np.float64 else pa.float32()
     try:
-        values = pc.cast(strings, target).to_numpy(zero_copy_only=False)
+        return pc.cast(strings, target).to_numpy(zero_copy_only=False).reshape(rows, dim)
     except pa.ArrowInvalid:
         return None
-    values = values.reshape(rows, dim)
-    if not np.isfinite(values).all():
+
+
+def fast_chunk(
+    buf: bytearray,
+    nbytes: int,
+    dim: int,
+    parse_dtype: np.dtype[Any],
+    encoding: str,
+    out: np.ndarray,
+) -> Chunk | None:
+    """Parse a regular chunk into ``out`` and return its tokens; None if it is not regular."""
+    data = np.frombuffer(buf, dtype=np.uint8)[PAD : PAD + nbytes]
+    lay = _layout(data, len(out), dim)
+    if lay is None:
+        return None
+    field_start = (lay.at[:, :dim] + 1).ravel()
+    negative, ok = _minus_signs(data, field_start)
+    if not ok:
+        return None
+    token_end = lay.at[:, 0]
+    tokens = _gather_tokens(data, lay.line_start, token_end, encoding)
+    if tokens is None:
+        return None
+    data[lay.every_sep] = _ZERO
+    data[_ranges(lay.line_start, token_end - lay.line_start)] = _ZERO
+    if negative is not None:
+        data[field_start[np.flatnonzero(negative)]] = _ZERO
+    values = _cast(data, lay, dim, parse_dtype)
+    if values is None or not np.isfinite(values).all():
         return None
     out[...] = values
     if negative is not None:
@@ -137,7 +166,7 @@ def fast_chunk(
 def _drop_trailing(
     seps: np.ndarray, kind: np.ndarray, nl_at: np.ndarray, nlpos: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Drop up to two spaces or \\r before each newline from the separators.
+    r"""Drop up to two spaces or \r before each newline from the separators.
 
     Returns the separators, their bytes and each line's content end; None if
     a line ends in three or more such bytes (the exact path handles it).

@@ -1,4 +1,4 @@
-"""The chunked parser for text vector files: one ``token v1 ... vD`` per line.
+r"""The chunked parser for text vector files: one ``token v1 ... vD`` per line.
 
 GloVe, word2vec text and fastText ``.vec`` share this body. A first pass
 counts the lines and cuts the file into chunks of whole lines (about 1 MB,
@@ -16,7 +16,7 @@ Line rules, the same on both paths:
 - Fields are separated by single spaces. The last ``D`` fields are the vector;
   everything before them is the token, so GloVe tokens that contain spaces
   (``"new york"``) are kept whole.
-- Spaces and ``\\r`` at the end of a line are dropped: CRLF files and
+- Spaces and ``\r`` at the end of a line are dropped: CRLF files and
   fastText's trailing space both read.
 - Blank lines at the end of the file are ignored; elsewhere they are errors.
 """

@@ -1,10 +1,10 @@
-"""Telling formats apart from a file's first bytes.
+r"""Telling formats apart from a file's first bytes.
 
 Compressed files (gzip, bz2, xz, zip) are seen through: the rules apply to
 the decompressed bytes. Rules, in order:
 
 1. A folder with ``table.json`` is a table cache.
-2. ``\\x93NUMPY`` starts a ``.npy`` matrix.
+2. ``\x93NUMPY`` starts a ``.npy`` matrix.
 3. fastText's magic number (793712314, as int32) starts a ``.bin`` model; a
    file from before fastText 0.2 starts with a plausible argument block instead.
 4. A Python pickle that mentions gensim is a gensim save (never loaded unless
@@ -39,7 +39,7 @@ _KNOWN = (
 
 
 def sniff_format(path: str | Path, *, member: str | None = None) -> str:
-    """The format name of ``path``: one of :data:`vocabgraft.io.formats`.
+    r"""The format name of ``path``: one of :data:`vocabgraft.io.formats`.
 
     A compressed file is named by what it holds (``member`` picks the file
     inside a zip). Raises :class:`~vocabgraft.errors.FormatError` when the
@@ -48,7 +48,7 @@ def sniff_format(path: str | Path, *, member: str | None = None) -> str:
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
-    >>> _ = p.write_text("the 0.1 0.2\\n")
+    >>> _ = p.write_text("the 0.1 0.2\n")
     >>> sniff_format(p)
     'glove'
     """
@@ -85,7 +85,8 @@ def sniff_source(source: Source) -> str:
     first = lines[0].rstrip(b" \r")
     header = _HEADER.fullmatch(first)
     if header is not None:
-        return _word2vec_kind(lines, int(header.group(2)))
+        count, dim = int(header.group(1)), int(header.group(2))
+        return _word2vec_kind(lines, count, dim, whole=len(head) < _SNIFF_BYTES)
     fields = first.split(b" ")
     if len(fields) >= 2 and is_number(fields[-1]):
         return "glove"
@@ -96,18 +97,21 @@ def sniff_source(source: Source) -> str:
     )
 
 
-def _word2vec_kind(lines: list[bytes], dim: int) -> str:
+def _word2vec_kind(lines: list[bytes], count: int, dim: int, *, whole: bool) -> str:
     """``"word2vec"`` (text) or ``"word2vec-binary"``, from the first record.
 
     Text if the line after the header ends in ``dim`` numbers. Otherwise
-    binary if what follows the token's space is not plain text (binary floats
-    almost never are); else text, whose reader then names the bad line.
+    binary if the whole (small) file is exactly ``count`` binary records, or
+    if what follows the token's space is not plain text (binary floats almost
+    never are); else text, whose reader then names the bad line.
     """
     body = b"\n".join(lines[1:])
     line = lines[1].rstrip(b" \r") if len(lines) > 2 else b""
     fields = line.split(b" ")
     if len(fields) > dim and all(is_number(f) for f in fields[-dim:]):
         return "word2vec"
+    if whole and _binary_records(body, count, dim):
+        return "word2vec-binary"
     space = body.find(b" ")
     after = body[space + 1 : space + 1 + 4 * dim] if space >= 0 else b""
     try:
@@ -118,6 +122,21 @@ def _word2vec_kind(lines: list[bytes], dim: int) -> str:
     if any(not (c.isprintable() or c in "\r\n\t") for c in text):
         return "word2vec-binary"
     return "word2vec"
+
+
+def _binary_records(body: bytes, count: int, dim: int) -> bool:
+    """Whether ``body`` (a whole file after its header) is exactly ``count`` binary records."""
+    pos = 0
+    for _ in range(count):
+        while pos < len(body) and body[pos] == 10:
+            pos += 1
+        space = body.find(b" ", pos)
+        if space <= pos:
+            return False
+        pos = space + 1 + 4 * dim
+        if pos > len(body):
+            return False
+    return not body[pos:].strip(b"\r\n")
 
 
 def _old_fasttext(head: bytes) -> bool:

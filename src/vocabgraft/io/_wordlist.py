@@ -1,6 +1,6 @@
-"""Word lists: the tokens of a ``.npy`` matrix's rows, from a ``.txt`` or ``.parquet`` file.
+r"""Word lists: the tokens of a ``.npy`` matrix's rows, from a ``.txt`` or ``.parquet`` file.
 
-A ``.txt`` list has one token a line (``\\n`` ends a line and a ``\\r``
+A ``.txt`` list has one token a line (``\n`` ends a line and a ``\r``
 before it is dropped; a token may hold spaces). A list whose every line is
 ``token count`` or ``token<TAB>count`` (GloVe's own ``vocab.txt``) is read
 as tokens with counts, kept in ``table.meta["counts"]``; other tab-separated
@@ -113,7 +113,7 @@ def split_counts(lines: list[bytes], path: Path) -> tuple[list[bytes], list[int]
                 "vocab.txt has 'token count')",
             )
     counted = sum(m is not None for m in matches)
-    if counted * 10 >= len(lines) * 9:
+    if lines and counted * 10 >= len(lines) * 9:
         i = next(i for i, m in enumerate(matches) if m is None)
         raise FormatError(
             f"most lines are 'token count' but this one is {lines[i][:60]!r}",

@@ -316,7 +316,7 @@ def _finite_ngrams(ngrams: np.ndarray, problems: Problems) -> None:
 def _compose_words(
     word_rows: np.ndarray, raw_words: list[bytes], ngrams: np.ndarray, minn: int, maxn: int
 ) -> None:
-    """fastText's word vectors, in place: the mean of each word's own row and n-gram rows."""
+    """Compose fastText's word vectors in place: the mean of a word's own row and n-gram rows."""
     if not len(ngrams) or maxn < max(minn, 1) or not raw_words:
         return
     # n-grams longer than the longest word (with its < >) add nothing: stop there.

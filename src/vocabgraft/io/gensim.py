@@ -52,7 +52,7 @@ def from_gensim(kv: Any, *, source: str | None = None) -> EmbeddingTable:
 
 
 def to_gensim(table: EmbeddingTable) -> Any:
-    """gensim ``KeyedVectors`` with the table's tokens and vectors (copied).
+    """Build gensim ``KeyedVectors`` with the table's tokens and vectors (copied).
 
     A table whose subwords are a UTF-8 :class:`FastTextSubwords` becomes a
     ``FastTextKeyedVectors`` with the same n-gram buckets, whose own word rows

@@ -1,4 +1,4 @@
-"""Writing tables as word2vec (text or binary) and GloVe text, files gensim and others read.
+r"""Writing tables as word2vec (text or binary) and GloVe text, files gensim and others read.
 
 Numbers are written as the shortest decimal that reads back to the same
 float32 (``0.1``, not ``0.10000000149011612``), so a table read back is
@@ -8,7 +8,7 @@ bit-identical. Files are written atomically: to a temporary file beside
 
 What each format can hold (other tokens are refused, naming the first):
 
-- every format: non-empty tokens without a space, ``\\n`` or ``\\r`` (a
+- every format: non-empty tokens without a space, ``\n`` or ``\r`` (a
   token ends at its first space, a line at its line break; vocabgraft's own
   GloVe reader keeps tokens with spaces, but gensim and others do not).
 
@@ -36,7 +36,7 @@ _FORBIDDEN = (" ", "\n", "\r")
 
 
 def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = False) -> Path:
-    """Write ``table`` in word2vec format: a ``count dim`` line, then one vector per token.
+    r"""Write ``table`` in word2vec format: a ``count dim`` line, then one vector per token.
 
     Args:
         table: an :class:`~vocabgraft.EmbeddingTable`.
@@ -57,7 +57,7 @@ def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = F
     >>> table = EmbeddingTable(np.array([[0.1, 2.0]], dtype=np.float32), ["cat"])
     >>> path = write_word2vec(table, pathlib.Path(tempfile.mkdtemp()) / "v.vec")
     >>> path.read_text()
-    '1 2\\ncat 0.1 2\\n'
+    '1 2\ncat 0.1 2\n'
     """
     tokens, vectors = _parts(table)
     _check_tokens(tokens, path)
@@ -68,7 +68,7 @@ def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = F
 
 
 def write_glove(table: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``table`` as GloVe text: ``token v1 ... vD`` a line, no header.
+    r"""Write ``table`` as GloVe text: ``token v1 ... vD`` a line, no header.
 
     Args:
         table: an :class:`~vocabgraft.EmbeddingTable`.
@@ -84,7 +84,7 @@ def write_glove(table: Any, path: str | os.PathLike[str]) -> Path:
     >>> from vocabgraft import EmbeddingTable
     >>> table = EmbeddingTable(np.array([[0.5, -1.0]], dtype=np.float32), ["dog"])
     >>> write_glove(table, pathlib.Path(tempfile.mkdtemp()) / "v.txt").read_text()
-    'dog 0.5 -1\\n'
+    'dog 0.5 -1\n'
     """
     tokens, vectors = _parts(table)
     _check_tokens(tokens, path)
