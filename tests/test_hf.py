@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from vocabgraft.errors import MissingExtraError, RowIndexError, VocabError, VocabgraftError
+from vocabgraft.errors import (
+    ArgumentTypeError,
+    MissingExtraError,
+    RowIndexError,
+    VocabError,
+    VocabgraftError,
+)
 from vocabgraft.init import Mean
 from vocabgraft.torch.hf import add_tokens, merge
 
@@ -323,7 +329,7 @@ def test_adding_twice_grows_the_same_module(gpt2: Callable[..., Any], tokenizer:
     [
         (["vocabgraft", "Hello"], VocabError, r"'Hello' could never be produced by this tokenizer"),
         ([" "], VocabError, r"cannot add the blank token ' '"),
-        ([3], TypeError, r"tokens must be strings. Received 3"),
+        ([3], ArgumentTypeError, r"tokens must be strings. Received 3"),
     ],
     ids=["normalized-away", "blank", "not-a-string"],
 )
@@ -342,13 +348,77 @@ def test_uncased_token_can_be_added_as_special(minilm: Any, tokenizer: Any) -> N
     assert added.ids == (BERT_VOCAB,)
 
 
-def test_head_with_bias_is_refused(transformers: Any, tokenizer: Any) -> None:
-    config = transformers.BertConfig(
-        vocab_size=BERT_VOCAB, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64,
+@pytest.mark.slow
+def test_head_with_bias_keeps_it(transformers: Any, tokenizer: Any, minilm_dir: Path) -> None:
+    """BERT's masked-LM head (MiniLM's encoder and table, a fresh head): the old bias stays, the new trains."""
+    model = transformers.BertForMaskedLM.from_pretrained(str(minilm_dir)).eval()
+    old_bias = model.cls.predictions.decoder.bias.detach().clone()
+    enc = batch(tokenizer, OLD_TEXTS)
+    with torch.no_grad():
+        before = model(**enc).logits
+    model.requires_grad_(False)
+    added = add_tokens(model, tokenizer, ["vocabgraft"])
+    head = added.lm_head
+    assert added.output == "tied" and torch.equal(head.bias_base, old_bias)
+    pieces = tokenizer.convert_tokens_to_ids(list(added.pieces["vocabgraft"]))
+    torch.testing.assert_close(head.new_bias[0], old_bias[pieces].double().mean().float())
+    assert any(p is head.new_bias for p in added.parameters())
+    with torch.no_grad():
+        assert torch.equal(model(**enc).logits[..., :BERT_VOCAB], before)
+    new_enc = batch(tokenizer, NEW_TEXTS)
+    start = head.new_bias.detach().clone()
+    train(added.parameters(), lambda: model(**new_enc, labels=new_enc["input_ids"]).loss, steps=2)
+    assert not torch.equal(head.new_bias.detach(), start)
+    with torch.no_grad():
+        logits = model(**new_enc).logits
+    merge(model)
+    decoder = model.cls.predictions.decoder
+    assert decoder.bias is model.cls.predictions.bias and decoder.bias.shape == (BERT_VOCAB + 1,)
+    assert torch.equal(decoder.bias[:BERT_VOCAB].detach(), old_bias)
+    assert decoder.weight is model.bert.embeddings.word_embeddings.weight
+    with torch.no_grad():
+        torch.testing.assert_close(model(**new_enc).logits, logits, rtol=0, atol=1e-4)
+
+
+def test_scaled_embedding_keeps_its_scale(transformers: Any, tokenizer: Any) -> None:
+    """A tiny Gemma (ScaledWordEmbedding, embed_scale = sqrt(hidden)): outputs stay, merge keeps the class."""
+    torch.manual_seed(0)
+    config = transformers.GemmaConfig(
+        vocab_size=BERT_VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, pad_token_id=0,
     )  # fmt: skip
-    model = transformers.BertForMaskedLM(config)
-    with pytest.raises(VocabgraftError, match=r"has a bias, which add_tokens does not grow"):
+    model = transformers.GemmaForCausalLM(config).eval()
+    cls = type(model.get_input_embeddings())
+    assert float(model.get_input_embeddings().embed_scale) == 4.0
+    enc = batch(tokenizer, OLD_TEXTS)
+    with torch.no_grad():
+        before = model(**enc).logits
+    added = add_tokens(model, tokenizer, ["vocabgraft"])
+    ids = enc["input_ids"]
+    with torch.no_grad():
+        rows = added.embedding(ids)
+        assert torch.equal(rows, added.embedding.merged_weight()[ids] * 4.0)
+        assert torch.equal(model(**enc).logits[..., :BERT_VOCAB], before)
+        grown = model(**batch(tokenizer, NEW_TEXTS)).logits
+    merge(model)
+    plain = model.get_input_embeddings()
+    assert type(plain) is cls and float(plain.embed_scale) == 4.0
+    assert plain.num_embeddings == BERT_VOCAB + 1
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch(tokenizer, NEW_TEXTS)).logits, grown)
+
+
+def test_embedding_with_its_own_forward_is_refused(transformers: Any, tokenizer: Any) -> None:
+    class Doubled(torch.nn.Embedding):
+        def forward(self, ids: Any) -> Any:
+            return super().forward(ids) * 2
+
+    model = transformers.BertModel(
+        transformers.BertConfig(vocab_size=BERT_VOCAB, hidden_size=8, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=16)
+    )  # fmt: skip
+    model.set_input_embeddings(Doubled(BERT_VOCAB, 8))
+    with pytest.raises(VocabgraftError, match=r"Doubled, an nn.Embedding with its own forward"):
         add_tokens(model, tokenizer, ["vocabgraft"])
     assert len(tokenizer) == BERT_VOCAB
 
@@ -384,7 +454,7 @@ def test_a_refused_row_leaves_the_tokenizer_alone(minilm: Any, tokenizer: Any) -
 
 def test_not_a_tokenizer(minilm: Any) -> None:
     with pytest.raises(
-        TypeError, match=r"tokenizer must be a transformers tokenizer.*Received dict"
+        ArgumentTypeError, match=r"tokenizer must be a transformers tokenizer.*Received dict"
     ):
         add_tokens(minilm, {"hello": 1}, ["vocabgraft"])
 

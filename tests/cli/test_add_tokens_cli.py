@@ -77,6 +77,10 @@ def test_refusals_are_one_line_errors(
     minilm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["add-tokens", str(tmp_path / "nowhere"), str(tmp_path / "o"), "x"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere does not exist" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["add-tokens", str(tmp_path / "empty"), str(tmp_path / "o"), "x"]) == 1
     assert "is not a Hugging Face checkpoint folder (no config.json)" in capsys.readouterr().err
     taken = tmp_path / "taken"
     taken.mkdir()
@@ -86,3 +90,55 @@ def test_refusals_are_one_line_errors(
     assert (taken / "keep.txt").read_text() == "mine"
     assert main(["add-tokens", str(minilm_dir), str(tmp_path / "o2"), "Hello"]) == 1
     assert "Hello" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2_with_one_line(
+    minilm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["add-tokens", str(minilm_dir), str(tmp_path / "o"), "x", "--on-longer", "maybe"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'maybe'" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["add-tokens", str(minilm_dir), str(tmp_path / "o")])
+    assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_a_sentence_transformers_folder_is_written_back_whole(
+    minilm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    st = pytest.importorskip("sentence_transformers")
+    out = tmp_path / "st"
+    assert main(["add-tokens", str(minilm_dir), str(out), "vocabgraft", "--json"]) == 0
+    result = _json(capsys)
+    assert result["sentence_transformers_files"] == [
+        "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "1_Pooling"
+    ]  # fmt: skip
+    assert (out / "1_Pooling" / "config.json").read_text() == (
+        minilm_dir / "1_Pooling" / "config.json"
+    ).read_text()
+    old = st.SentenceTransformer(str(minilm_dir), device="cpu")
+    new = st.SentenceTransformer(str(out), device="cpu")
+    assert [type(m).__name__ for m in new] == [type(m).__name__ for m in old]
+    texts = ["the cat sat on the mat", "vocabgraft grows tables"]
+    a, b = old.encode(texts, convert_to_tensor=True), new.encode(texts, convert_to_tensor=True)
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-5)  # old tokens: the same embedding
+    assert new.tokenizer.tokenize(texts[1])[0] == "vocabgraft"
+
+
+@pytest.mark.slow
+def test_a_gguf_file_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_hf_smollm import smollm_folder, smollm_gguf
+
+    smollm_folder()  # the session's cached dequantized copy, so this run reads it
+    out = tmp_path / "smol"
+    assert main(["add-tokens", str(smollm_gguf()), str(out), "Kubernetes", "--json"]) == 0
+    result = _json(capsys)
+    assert result["added"] == {"Kubernetes": 49152, " Kubernetes": 49153}
+    assert result["output_layer"] == "tied" and result["rows"] == 49154
+    model = transformers.AutoModelForCausalLM.from_pretrained(out)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    tok = transformers.AutoTokenizer.from_pretrained(out)
+    assert tok.convert_ids_to_tokens(tok.encode("the Kubernetes pod"))[:2] == ["the", " Kubernetes"]

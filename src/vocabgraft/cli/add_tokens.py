@@ -1,10 +1,13 @@
 """``vocabgraft add-tokens MODEL OUT TOKEN...``: a Hugging Face checkpoint with new tokens.
 
 Each new row starts as the mean of the rows of the pieces the tokenizer split
-the token into before it was added (:func:`vocabgraft.torch.hf.add_tokens`); a tied
-output layer follows. The grown model and tokenizer are written to ``OUT`` as
-an ordinary checkpoint, to fine-tune with any trainer. Reads local folders
-only (no download).
+the token into before it was added (:func:`vocabgraft.torch.hf.add_tokens`;
+byte-level BPE and SentencePiece tokenizers get each token with and without
+its leading space); a tied output layer follows. ``MODEL`` is a checkpoint
+folder or a GGUF file (read through transformers' GGUF loading, dequantized).
+The grown model and tokenizer are written to ``OUT`` as an ordinary
+checkpoint, to fine-tune with any trainer; a sentence-transformers folder is
+written back whole (``modules.json``, pooling). Reads local files only (no download).
 """
 
 from __future__ import annotations
@@ -13,18 +16,23 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vocabgraft.cli._common import add_json_arg, emit
-from vocabgraft.errors import VocabgraftError, require
+from vocabgraft.cli._common import add_json_arg, check_destination, emit
+from vocabgraft.errors import FormatError, OutputExistsError, require
 
 INITS = ("subtokens", "mean", "normal")
 
 
 def add_parser(sub: Any) -> None:
+    """Add the ``add-tokens`` command to ``sub``."""
     p = sub.add_parser(
         "add-tokens",
         help="add tokens to a Hugging Face checkpoint, each row started from its old pieces",
     )
-    p.add_argument("model", metavar="MODEL", help="a local checkpoint folder (model + tokenizer)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a local checkpoint folder (model + tokenizer) or a .gguf file",
+    )
     p.add_argument("out", metavar="OUT", help="the folder to write the grown checkpoint to")
     p.add_argument("tokens", nargs="+", metavar="TOKEN")
     p.add_argument(
@@ -35,36 +43,68 @@ def add_parser(sub: Any) -> None:
         "normal: a sample matching the rows' mean and covariance (default: subtokens)",
     )
     p.add_argument("--special", action="store_true", help="add them as special tokens")
+    p.add_argument(
+        "--no-space-forms",
+        dest="space_forms",
+        action="store_false",
+        help="add each token as given only, not also with a leading space",
+    )
+    p.add_argument(
+        "--on-longer",
+        choices=("skip", "warn", "raise"),
+        default="skip",
+        help="a form that makes typical text longer: leave it out (default), add it with a "
+        "warning, or stop",
+    )
     p.add_argument("--overwrite", action="store_true", help="write into OUT even if it exists")
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
-def _load(folder: Path) -> tuple[Any, Any]:
+def _load(path: Path) -> tuple[Any, Any]:
     """The checkpoint's model (its own architecture, so a head comes along) and tokenizer."""
     transformers: Any = require("transformers", "hf", "vocabgraft add-tokens")
     require("torch", "torch", "vocabgraft add-tokens")
-    if not (folder / "config.json").is_file():
-        raise VocabgraftError(f"{folder} is not a Hugging Face checkpoint folder (no config.json)")
-    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    if not path.exists():
+        raise FormatError(f"MODEL {path} does not exist")
+    if path.is_file():
+        from vocabgraft.torch.hf import load_gguf
+
+        return load_gguf(path)
+    if not (path / "config.json").is_file():
+        raise FormatError(f"{path} is not a Hugging Face checkpoint folder (no config.json)")
+    config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
     names = getattr(config, "architectures", None) or []
     cls = getattr(transformers, names[0], None) if names else None
-    model = (cls or transformers.AutoModel).from_pretrained(folder, local_files_only=True)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = (cls or transformers.AutoModel).from_pretrained(path, local_files_only=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model, tokenizer
 
 
 def run(args: argparse.Namespace) -> int:
+    """Grow the checkpoint and write it; returns the exit code."""
     from vocabgraft.torch.hf import add_tokens, merge
+    from vocabgraft.torch.hf.checkpoint import copy_sentence_transformers_files
 
+    check_destination(args.out, "OUT", overwrite=None)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise VocabgraftError(f"{out} exists and is not empty; pass --overwrite to write into it")
-    model, tokenizer = _load(Path(args.model))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite to write into it")
+    src = Path(args.model)
+    model, tokenizer = _load(src)
     init = None if args.init == "subtokens" else args.init
-    added = add_tokens(model, tokenizer, args.tokens, init=init, special=args.special)
+    added = add_tokens(
+        model,
+        tokenizer,
+        args.tokens,
+        init=init,
+        special=args.special,
+        space_forms=args.space_forms,
+        on_longer=args.on_longer,
+    )
     merge(model).save_pretrained(out)
     tokenizer.save_pretrained(out)
+    copied = copy_sentence_transformers_files(src, out) if src.is_dir() else []
     result = {
         "out": str(out),
         "added": dict(zip(added.tokens, added.ids)),
@@ -73,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
         "rows": added.num_rows,
         "output_layer": added.output,
         "init": added.init,
+        "sentence_transformers_files": copied,
     }
     # The report's last line counts rows that train; nothing trains here.
     lines = [line for line in str(added).splitlines() if not line.startswith("trainable rows")]
+    if copied:
+        lines.append(f"copied the sentence-transformers files: {', '.join(copied)}")
     emit(args, "\n".join([*lines, f"wrote {out}"]), result)
     return 0
