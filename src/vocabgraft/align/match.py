@@ -50,9 +50,13 @@ def table_index(table: EmbeddingTable, kind: str) -> dict[str, int]:
     """
 
     def build() -> dict[str, int]:
-        key = KEYS[kind]
-        tokens = table.derived("align:tokens", lambda: table.vocab.tokens)
-        keys = [t.lower() for t in tokens] if kind == "lower" else [key(t) for t in tokens]
+        tokens = table.derived("tokens", lambda: table.vocab.tokens)
+        if kind == "exact":  # tokens are unique: a plain index, faster than the hashed one
+            return dict(zip(tokens, range(len(tokens))))
+        if kind == "lower":
+            keys = list(map(str.lower, tokens))
+        else:  # nfkc_casefold, inlined: its ASCII case is a plain lower()
+            keys = [t.lower() if t.isascii() else nfkc_casefold(t) for t in tokens]
         # Later entries overwrite earlier ones, so walk the ids downwards.
         return dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
 
@@ -86,10 +90,11 @@ def match_rows(
     for step in steps:
         if not todo:
             break
+        index = table_index(table, step)
         if step == "exact":
-            found = table.vocab.find([tokens[i] for i in todo]).tolist()
+            found = [index.get(tokens[i], -1) for i in todo]
         else:
-            index, key = table_index(table, step), KEYS[step]
+            key = KEYS[step]
             found = [index.get(key(tokens[i]), -1) for i in todo]
         left = []
         for i, j in zip(todo, found):

@@ -217,8 +217,8 @@ def _solve(
 def _table_key(table: EmbeddingTable, options: Mapping[str, Any]) -> str:
     """A name for a fitted model: a checksum of the table's rows, tokens and the fit options."""
     head = f"{FORMAT}/{VERSION} {table.shape} {table.dtype} {sorted(options.items())}"
-    tokens = "\n".join(table.vocab.tokens)
-    return checksum([head, table.vectors, tokens], digest_size=12)
+    tokens = "\n".join(table.derived("tokens", lambda: table.vocab.tokens))
+    return checksum([head, table.checksum(), tokens], digest_size=12)
 
 
 def fit_subwords_cached(

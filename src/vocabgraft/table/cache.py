@@ -235,6 +235,9 @@ def load_table(path: str | os.PathLike[str], *, mmap: bool, verify: bool) -> Emb
             path=folder / SUBWORD_FILE,
             hint=_DAMAGED,
         )
-    return EmbeddingTable(
+    table = EmbeddingTable(
         vectors, vocab, source=info.get("source"), meta=info.get("meta"), subwords=subwords
     )
+    if info.get("checksum"):
+        table.derived("checksum", lambda: info["checksum"])
+    return table

@@ -121,6 +121,16 @@ class EmbeddingTable(Similarities):
         self._derived[name] = (len(self.vocab), value)
         return value
 
+    def checksum(self) -> str:
+        """The checksum of the vectors' bytes (:func:`vocabgraft.table.checksum`), kept.
+
+        A table opened from a cache takes the one its ``table.json`` stores,
+        so that naming it costs nothing; ``load(..., verify=True)`` checks it.
+        """
+        from vocabgraft.table.checksum import checksum
+
+        return self.derived("checksum", lambda: checksum([np.ascontiguousarray(self.vectors)]))
+
     # -- shape ------------------------------------------------------------------------
 
     def __len__(self) -> int:

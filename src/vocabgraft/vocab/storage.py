@@ -111,13 +111,16 @@ class Packed:
         )
 
     def tokens(self) -> list[str]:
-        """Every token, in id order."""
-        raw = bytes(self._blob)
-        offsets = self.arrays["offsets"].tolist()
-        text = raw.decode("utf-8", "surrogatepass")
-        if len(text) == len(raw):  # ASCII: byte offsets are character offsets
-            return [text[a:b] for a, b in pairwise(offsets)]
-        return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(offsets)]
+        """Every token, in id order (the blob is decoded once, then sliced)."""
+        raw = np.asarray(self.arrays["blob"], dtype=np.uint8)
+        offsets = np.asarray(self.arrays["offsets"], dtype=np.int64)
+        text = raw.tobytes().decode("utf-8", "surrogatepass")
+        if len(text) != len(raw):
+            # Byte offsets to character offsets: drop the UTF-8 continuation bytes before each.
+            continuation = np.concatenate([[0], np.cumsum((raw & 0xC0) == 0x80)])
+            offsets = offsets - continuation[offsets]
+        bounds = offsets.tolist()
+        return [text[a:b] for a, b in pairwise(bounds)]
 
     def find_one(self, token: str) -> int:
         """The id of ``token``, or -1."""
