@@ -149,3 +149,18 @@ def test_int64_ids_past_int32_are_refused_not_wrapped():
         with pytest.raises(RowIndexError, match=rf"ids: id {bad} is out of range"):
             layer(np.array([[1, bad]], dtype=np.int64))
     assert np.array_equal(numpy(layer(np.array([5], dtype=np.int64))), table()[[5]])
+
+
+def test_compat_refuses_an_untested_keras_naming_versions(monkeypatch: pytest.MonkeyPatch):
+    from vocabgraft.errors import UnsupportedVersionError
+    from vocabgraft.keras._compat import check_version
+
+    check_version("3.15.9")
+    for found in ("3.16.0", "3.14.2", "4.0.0"):
+        with pytest.raises(
+            UnsupportedVersionError, match=rf"Keras {found} is installed.*>=3.15,<3.16"
+        ):
+            check_version(found)
+    monkeypatch.setenv("VOCABGRAFT_KERAS_UNTESTED", "1")
+    with pytest.warns(UserWarning, match=r"Keras 3.16.0 is installed"):
+        check_version("3.16.0")
