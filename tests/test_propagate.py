@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -201,3 +206,31 @@ def test_shapes_out_and_layers_are_checked() -> None:
         propagate(before, after, ids, out=before)
     with pytest.raises(ArgumentTypeError, match="ndarray has no row_map, merged_weight"):
         propagate_layer(before)
+
+
+KERAS_CASE = """
+import numpy as np
+from vocabgraft.drift import propagate_layer
+from vocabgraft.keras import PartialEmbedding
+
+base = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]], np.float32)
+emb = PartialEmbedding.from_pretrained(base, trainable=[0, 1])
+emb.build()
+emb.rows.assign(np.asarray(emb.rows) + np.array([0.5, 0.0], np.float32))
+result = propagate_layer(emb, method="local", k=1)
+assert np.allclose(result.table[2:], [[1.5, 0.1], [0.6, 1.0]]), result.table
+assert np.array_equal(np.asarray(emb.base), base)  # the layer is not changed
+print("keras ok", result.report.groups["propagated"].moved)
+"""
+
+
+@pytest.mark.slow
+def test_propagate_layer_keras_on_the_torch_backend() -> None:
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras is not installed")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    run = subprocess.run(
+        [sys.executable, "-c", KERAS_CASE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "keras ok 2" in run.stdout
