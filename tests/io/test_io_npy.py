@@ -153,3 +153,30 @@ def test_dtype_and_limit(tmp_path: Path) -> None:
     write_word_list(tmp_path / "emb.txt", TOKENS)
     table = load(tmp_path / "emb.npy", dtype=np.float16, limit=2)
     assert (table.shape, table.dtype) == ((2, 3), np.float16)
+
+
+@pytest.mark.parametrize(
+    ("version", "match"),
+    [
+        (b"\x02\x00", r"byte 8: not a readable .npy matrix \(the header claims \d+ bytes\)"),
+        (b"\x07\x00", r"byte 6: not a readable .npy matrix \(format version 7.0"),
+    ],
+    ids=["huge-header", "unknown-version"],
+)
+def test_damaged_npy_version_is_refused_without_a_huge_read(
+    tmp_path: Path, version: bytes, match: str
+) -> None:
+    import tracemalloc
+
+    np.save(tmp_path / "emb.npy", _matrix())
+    write_word_list(tmp_path / "emb.txt", TOKENS)
+    data = (tmp_path / "emb.npy").read_bytes()
+    (tmp_path / "emb.npy").write_bytes(data[:6] + version + data[8:])
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match=match):
+            load(tmp_path / "emb.npy")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # the claimed header length (about 2 GB) was never allocated

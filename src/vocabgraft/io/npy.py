@@ -14,30 +14,60 @@ rows are read. It may be compressed (``emb.npy.gz``).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vocabgraft.errors import FormatError, VocabgraftError
+from vocabgraft.errors import FormatError
 from vocabgraft.io._bytes import ByteReader
 from vocabgraft.io._common import Parsed, PlaceKind, Problems, ReadOptions
+from vocabgraft.io._plan import read_up_to
 from vocabgraft.io._wordlist import find_word_list, read_word_list
 
 __all__ = ["find_word_list", "read_npy", "read_word_list"]
 
 _HINT = "Write it with numpy.save(path, matrix)"
+_VERSIONS = ((1, 0), (2, 0), (3, 0))
+# A matrix's header is about 128 bytes; numpy refuses more than this by default.
+_MAX_HEADER = 10_000
 
 
 def _header(stream: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
-    """``(shape, fortran_order, dtype)`` from a ``.npy`` header."""
+    """``(shape, fortran_order, dtype)`` from a ``.npy`` header.
+
+    The header's length is checked before it is read, so a damaged length
+    cannot make the read allocate gigabytes; numpy then parses the header.
+    """
     fmt = np.lib.format
+    start = read_up_to(stream, 8)
+    if len(start) < 8 or not start.startswith(b"\x93NUMPY"):
+        raise FormatError("not a readable .npy matrix (no .npy signature)", path=path, hint=_HINT)
+    version = (start[6], start[7])
+    if version not in _VERSIONS:
+        raise FormatError(
+            f"not a readable .npy matrix (format version {version[0]}.{version[1]}; numpy "
+            "writes 1.0, 2.0 and 3.0)",
+            path=path,
+            offset=6,
+            hint=_HINT,
+        )
+    width = 2 if version == (1, 0) else 4
+    raw = read_up_to(stream, width)
+    length = int.from_bytes(raw, "little")
+    if len(raw) < width or length > _MAX_HEADER:
+        raise FormatError(
+            f"not a readable .npy matrix (the header claims {length} bytes)",
+            path=path,
+            offset=8,
+            hint=_HINT,
+        )
+    whole = io.BytesIO(start + raw + read_up_to(stream, length))
     try:
-        version = fmt.read_magic(stream)
+        fmt.read_magic(whole)
         read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran, dtype = read(stream)
-    except VocabgraftError:
-        raise
+        shape, fortran, dtype = read(whole, max_header_size=_MAX_HEADER)
     except Exception as exc:  # numpy's header parser raises many kinds (even TokenError)
         raise FormatError(f"not a readable .npy matrix ({exc})", path=path, hint=_HINT) from None
     return shape, fortran, dtype
