@@ -112,6 +112,22 @@ def _init_name(init: Initializer | np.ndarray | str | None) -> str:
     return type(init).__name__
 
 
+def _reserved_kinds(vocab: Vocab, n: int) -> tuple[list[str], set[int], list[int]]:
+    """Each row's kind before matching (init, special, pad, bucket); special ids with pad; buckets."""
+    kinds = [_INIT] * n
+    special_ids = set(vocab.special_ids.tolist())
+    for i in special_ids:
+        kinds[i] = _SPECIAL
+    pad_id = vocab.pad_id
+    if pad_id is not None:
+        kinds[pad_id] = _PAD
+        special_ids.add(pad_id)
+    buckets = vocab.bucket_ids.tolist()
+    for i in buckets:
+        kinds[i] = _BUCKET
+    return kinds, special_ids, buckets
+
+
 def _initial_rows(
     table: EmbeddingTable,
     tokens: list[str],
@@ -176,7 +192,8 @@ def align(
             unmatched rows, one for specials).
         counts: token counts (``{token: count}`` or one per id) for
             frequency-weighted coverage; default ``vocab.counts``.
-        pad, specials: for a list ``vocab`` only: its pad and special tokens,
+        pad: for a list ``vocab`` only: its pad token, which must come first.
+        specials: for a list ``vocab`` only: its special tokens,
             which must come first (pad first), where a :class:`Vocab` puts them.
 
     Returns:
@@ -204,18 +221,9 @@ def align(
     tokens = vocab.tokens
     count_arr = _counts_by_id(vocab, counts)
     n = len(tokens)
-    kinds = [_INIT] * n
+    kinds, special_ids, buckets = _reserved_kinds(vocab, n)
     table_ids = np.full(n, -1, dtype=np.int64)
-    special_ids = set(vocab.special_ids.tolist())
     pad_id = vocab.pad_id
-    for i in special_ids:
-        kinds[i] = _SPECIAL
-    if pad_id is not None:
-        kinds[pad_id] = _PAD
-        special_ids.add(pad_id)
-    buckets = vocab.bucket_ids.tolist()
-    for i in buckets:
-        kinds[i] = _BUCKET
     reserved = special_ids | set(buckets)
     todo = match_rows(
         table, tokens, [i for i in range(n) if i not in reserved], steps, kinds, table_ids

@@ -98,10 +98,12 @@ class AlignmentReport:
 
     @property
     def num_regular(self) -> int:
+        """The number of regular tokens (not specials, pad or OOV buckets)."""
         return int(self._regular.sum())
 
     @property
     def num_matched(self) -> int:
+        """The number of regular tokens found in the table."""
         return int((self._matched & self._regular).sum())
 
     @property
@@ -200,6 +202,7 @@ class AlignmentReport:
         return out
 
     def to_json(self, *, rows: bool = True, indent: int | None = None) -> str:
+        """The report as JSON (:meth:`to_dict`)."""
         return json.dumps(self.to_dict(rows=rows), ensure_ascii=False, indent=indent)
 
     def _kind_rows(self) -> list[tuple[str, int, str]]:

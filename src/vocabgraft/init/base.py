@@ -142,7 +142,9 @@ class InitContext:
 class Initializer(Protocol):
     """Anything that makes ``ctx.n`` rows of width ``ctx.dim`` from an :class:`InitContext`."""
 
-    def __call__(self, ctx: InitContext) -> np.ndarray: ...
+    def __call__(self, ctx: InitContext) -> np.ndarray:
+        """Rows for ``ctx``: an ``(ctx.n, ctx.dim)`` array."""
+        ...
 
 
 class InitializerBase:
@@ -154,6 +156,7 @@ class InitializerBase:
     """
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """Rows for ``ctx``: an ``(ctx.n, ctx.dim)`` array."""
         raise NotImplementedError
 
 

@@ -69,6 +69,7 @@ class Zeros(InitializerBase):
     """All-zero rows."""
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """``ctx.n`` zero rows."""
         return np.zeros((ctx.n, ctx.dim), dtype=np.float32)
 
 
@@ -95,6 +96,7 @@ class Mean(InitializerBase):
     weights: Sequence[float] | np.ndarray | None = field(default=None, compare=False)
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """``ctx.n`` rows at the (weighted) mean of the existing rows, with optional noise."""
         w = ctx.rows_for("Mean")
         if self.weights is not None:
             weights = _row_weights("Mean", self.weights, len(w))
@@ -175,6 +177,7 @@ class MatchedNormal(InitializerBase):
     scale: float = 1.0
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """``ctx.n`` samples from the existing rows' normal distribution."""
         w = ctx.rows_for("MatchedNormal")
         kind = "diagonal" if self.diagonal else "full"
         mean, cov = ctx.remember(

@@ -93,6 +93,7 @@ class Subword(InitializerBase):
         return table.derived(name, lambda: fit_subwords_cached(table, **options))
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
+        """The composed vector of each of ``ctx.tokens``."""
         from vocabgraft.table.core import EmbeddingTable
 
         tokens = ctx.tokens_for("Subword")

@@ -40,7 +40,7 @@ _GATHER_FLOATS = 1 << 22
 
 
 def ft_hash(data: bytes) -> int:
-    """fastText's 32-bit FNV-1a hash of ``data``, with its signed-char quirk (a reference)."""
+    """The 32-bit FNV-1a hash fastText gives ``data``, with its signed-char quirk (a reference)."""
     h = _FNV_OFFSET
     for b in data:
         h ^= b | 0xFFFFFF00 if b >= 0x80 else b
@@ -223,14 +223,17 @@ class FastTextSubwords:
 
     @property
     def dim(self) -> int:
+        """The width of the vectors."""
         return int(self.ngrams.shape[1])
 
     @property
     def bucket(self) -> int:
+        """The number of n-gram buckets (rows of ``ngrams``)."""
         return int(self.ngrams.shape[0])
 
     @property
     def has_ngrams(self) -> bool:
+        """Whether the model can compose words it does not know."""
         return self.bucket > 0 and self.maxn >= max(self.minn, 1)
 
     def __repr__(self) -> str:
@@ -246,7 +249,7 @@ class FastTextSubwords:
         return word.encode(self.encoding, "replace")
 
     def compose(self, words: Sequence[str]) -> np.ndarray:
-        """fastText's vectors for ``words`` (``len(words) x dim``, float32).
+        """The vectors fastText gives ``words`` (``len(words) x dim``, float32).
 
         >>> import numpy as np
         >>> model = FastTextSubwords(np.eye(4, dtype=np.float32), minn=3, maxn=3)
@@ -280,6 +283,7 @@ class FastTextSubwords:
     # -- saving -----------------------------------------------------------------------
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The arrays and string metadata that :meth:`from_state` reads back."""
         encoded = [w.encode("utf-8", "surrogatepass") for w in self.words]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=offsets[1:])

@@ -103,7 +103,8 @@ def fit_subwords(
 
     Args:
         table: the rows to learn from (any table; its own subword model is ignored).
-        minn, maxn: n-gram lengths in characters, counting the ``<``/``>`` markers.
+        minn: the shortest n-gram, in characters, counting the ``<``/``>`` markers.
+        maxn: the longest n-gram.
         max_words: fit on the first rows only (the most frequent ones in a
             frequency-sorted table); None for all. The default keeps GloVe's
             fit under 30 s; all 400,000 rows took twice as long for no gain.

@@ -139,6 +139,7 @@ class FittedSubwords:
 
     @property
     def dim(self) -> int:
+        """The width of the vectors."""
         return int(self.vectors.shape[1])
 
     def __len__(self) -> int:
@@ -191,6 +192,7 @@ class FittedSubwords:
     # -- saving -----------------------------------------------------------------------
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The arrays and string metadata that :meth:`from_state` reads back."""
         arrays = {
             "keys": np.ascontiguousarray(self.keys, dtype=np.uint64),
             "vectors": np.ascontiguousarray(self.vectors),

@@ -13,7 +13,7 @@ _SLICE = 64 << 20
 
 
 def checksum(parts: Iterable[np.ndarray | bytes | str], *, digest_size: int = 16) -> str:
-    """A hex blake2b digest of ``parts``, in order.
+    r"""A hex blake2b digest of ``parts``, in order.
 
     Arrays are hashed by their raw bytes in 64 MB slices, so a memory-mapped
     table is never read into memory at once; strings as UTF-8 (lone
@@ -26,7 +26,7 @@ def checksum(parts: Iterable[np.ndarray | bytes | str], *, digest_size: int = 16
     Returns:
         The digest as a hex string.
 
-    >>> checksum([np.zeros(2, np.float32)]) == checksum([b"\\0" * 8])
+    >>> checksum([np.zeros(2, np.float32)]) == checksum([b"\0" * 8])
     True
     """
     h = hashlib.blake2b(digest_size=digest_size)

@@ -53,7 +53,7 @@ class KeyToIndex(Mapping[str, int]):
 
 
 def _as_list(value: Any) -> list[Any]:
-    """gensim's ``_ensure_list``: one key or vector becomes a list; a 2-D array its rows."""
+    """Like gensim's ``_ensure_list``: one key or vector becomes a list; a 2-D array its rows."""
     if value is None:
         return []
     if isinstance(value, (str, int, np.integer)) or (
@@ -82,7 +82,7 @@ class Similarities:
 
     @property
     def vector_size(self) -> int:
-        """gensim's name for the width of the vectors."""
+        """The width of the vectors (gensim's name)."""
         return int(self.vectors.shape[1])
 
     @property
@@ -152,7 +152,7 @@ class Similarities:
         pre_normalize: bool = True,
         post_normalize: bool = False,
     ) -> np.ndarray:
-        """gensim's weighted mean of keys (unit-normalised words) and raw vectors.
+        """The weighted mean of keys, as gensim takes it (unit-normalised words) and raw vectors.
 
         Raises:
             ArgumentError: no keys, or weights of another length.

@@ -279,22 +279,27 @@ class Vocab(Lookups, TorchtextCalls):
 
     @property
     def pad(self) -> str | None:
+        """The pad token, or None."""
         return self._pad
 
     @property
     def unk(self) -> str | None:
+        """The unk token, or None."""
         return self._unk
 
     @property
     def pad_id(self) -> int | None:
+        """The pad token's id, or None."""
         return None if self._pad is None else self[self._pad]
 
     @property
     def unk_id(self) -> int | None:
+        """The unk token's id, or None."""
         return None if self._unk is None else self[self._unk]
 
     @property
     def oov(self) -> OOVPolicy:
+        """What :meth:`lookup` does with unknown tokens: ``unk``, ``hash`` or ``raise``."""
         return self._oov
 
     @property

@@ -36,6 +36,7 @@ class Lookups:
         raise NotImplementedError
 
     def token(self, i: int) -> str:  # pragma: no cover - Vocab's
+        """The token with id ``i``."""
         raise NotImplementedError
 
     @overload

@@ -41,13 +41,16 @@ class TorchtextCalls:
         raise NotImplementedError
 
     def token(self, i: int) -> str:  # pragma: no cover - Vocab's
+        """The token with id ``i``."""
         raise NotImplementedError
 
     def extend(self, tokens: Iterable[str]) -> np.ndarray:  # pragma: no cover - Vocab's
+        """Append new tokens; return their ids."""
         raise NotImplementedError
 
     @property
     def tokens(self) -> list[str]:  # pragma: no cover - Vocab's
+        """All tokens in id order."""
         raise NotImplementedError
 
     def set_default_index(self, index: int | None) -> None:
@@ -75,7 +78,7 @@ class TorchtextCalls:
         return self._default_index
 
     def __call__(self, tokens: Sequence[str]) -> list[int]:
-        """torchtext's ``vocab(tokens)``: :meth:`lookup_indices`."""
+        """The ids of ``tokens``, as torchtext's ``vocab(tokens)``: :meth:`lookup_indices`."""
         return self.lookup_indices(tokens)
 
     def lookup_indices(self, tokens: Sequence[str]) -> list[int]:
@@ -131,7 +134,7 @@ def build_vocab_from_iterator(
     special_first: bool = True,
     max_tokens: int | None = None,
 ) -> Vocab:
-    """torchtext's ``build_vocab_from_iterator``: a Vocab from tokenized texts.
+    """A Vocab from tokenized texts, as torchtext's ``build_vocab_from_iterator`` builds it.
 
     Tokens are ordered by frequency, then alphabetically; ``max_tokens``
     keeps the most frequent (specials included in the count), then tokens
