@@ -186,3 +186,13 @@ def test_fasttext_tables_compose_oov_words_as_gensim_does() -> None:
         float(kv.similarity("nightx", "night")), abs=1e-5
     )
     assert ours[["night", "nightx"]].shape == (2, 10)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_save_word2vec_format_round_trips_through_gensim(
+    test_glove: EmbeddingTable, tmp_path: Path, binary: bool
+) -> None:
+    path = test_glove.save_word2vec_format(tmp_path / "vectors.w2v", binary=binary)
+    kv = KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    assert kv.index_to_key == test_glove.index_to_key
+    np.testing.assert_array_equal(kv.vectors, test_glove.vectors)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 
-from vocabgraft.errors import ArgumentError, ArgumentTypeError, StateError, VocabError
+from vocabgraft.errors import ArgumentError, ArgumentTypeError, VocabError
 from vocabgraft.table.similarity import Similarities
 from vocabgraft.table.subword_protocol import SubwordModel, register_subword_model
 from vocabgraft.vocab.core import Vocab
@@ -294,21 +294,16 @@ class EmbeddingTable(Similarities):
 
         return load_table(path, mmap=mmap, verify=verify)
 
-    def save_word2vec_format(self, path: str | os.PathLike[str], binary: bool = False) -> None:
+    def save_word2vec_format(self, path: str | os.PathLike[str], binary: bool = False) -> Path:
         """Write the table in word2vec's format, text or binary, as gensim's method does.
 
         Args:
-            path: the file to write.
+            path: the file to write (replaced atomically).
             binary: the binary format instead of text.
 
-        Raises:
-            StateError: the installed vocabgraft has no word2vec writer.
+        Returns:
+            The file written.
         """
-        import importlib
+        from vocabgraft.io.writers import write_word2vec
 
-        write = getattr(importlib.import_module("vocabgraft.io"), "write_word2vec", None)
-        if write is None:
-            raise StateError(
-                "this vocabgraft has no word2vec writer (vocabgraft.io.write_word2vec)"
-            )
-        write(self, path, binary=binary)
+        return write_word2vec(self, path, binary=binary)
