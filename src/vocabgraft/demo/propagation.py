@@ -172,6 +172,8 @@ def _one_seed(
         out[method] = _scores(_propagated(full.model, done.table), wide.test, heavy)
         cos[method] = _pair_cosines(done.table, pairs)
         details[method] = {k: v for k, v in done.details.items() if k != "held_out_mse"}
+        if "held_out_mse" in done.details:  # the chosen ridge's error, beside no change's
+            details[method]["held_out_mse_chosen"] = min(done.details["held_out_mse"].values())
     out["l2sp"] = _scores(_l2sp_run(wide, cfg, seed, strength), wide.test, heavy)
     out["pair_cosine"] = cos
     out["propagation"] = details
