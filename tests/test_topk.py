@@ -108,3 +108,18 @@ def test_bad_arguments_are_named() -> None:
         topk(rows, rows, 1, row_norms=np.ones(2))
     with pytest.raises(ArgumentError, match="exclude must be 1-D"):
         topk(rows, rows, 1, exclude=np.zeros((2, 1), np.int64))
+
+
+def test_memory_is_bounded_by_the_block_not_the_table() -> None:
+    import tracemalloc
+
+    rows = np.random.default_rng(0).normal(size=(100_000, 64)).astype(np.float32)  # 25.6 MB
+    from vocabgraft import EmbeddingTable
+
+    table = EmbeddingTable(rows, [f"w{i}" for i in range(len(rows))])
+    tracemalloc.start()
+    topk(rows[:3], rows, 10, block_rows=4096)
+    table.most_similar("w5", topn=10)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < rows.nbytes / 4, peak  # never a normalised copy of the whole table
