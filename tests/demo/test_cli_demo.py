@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from vocabgraft.cli import main
+from vocabgraft.demo.run import _propagation_step
+from vocabgraft.demo.threads import candidate_threads
 
 STEPS = ("1. Transfer", "2. Four ways", "3. New vocabulary", "4. New items", "5. Drift")
 
@@ -37,7 +39,7 @@ def test_an_out_folder_that_is_not_a_report_is_refused_before_any_work(
     (tmp_path / "notes.txt").write_text("keep me")
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "not a vocabgraft report folder" in err
+    assert "notes.txt, which vocabgraft did not write; it is left alone" in err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
@@ -67,9 +69,14 @@ def test_quick_run_writes_a_complete_report(
         pytest.importorskip(module)
     out = tmp_path / "report"
     assert main(["demo", "--quick", "--seed", "3", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     for step in STEPS:
         assert step in printed
+    # stderr is not a terminal here: one progress line per variant and seed of step 2.
+    step2 = [line for line in captured.err.splitlines() if line.startswith("step 2: (")]
+    assert len(step2) == 4 * 2 and "(iv) seed 4 (2/2): test accuracy" in step2[-1]
+    assert "torch threads: " in printed or len(candidate_threads()) == 1
     assert sorted(p.name for p in out.iterdir()) == [
         "accuracy.png",
         "drift.png",
@@ -83,10 +90,23 @@ def test_quick_run_writes_a_complete_report(
         assert f"## {n}. " in md
 
     r = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    propagation = {"propagation"} if _propagation_step() is not None else set()
     assert set(r) == {
-        "config", "data", "transfer", "compare", "new_words", "new_items", "drift", "timing",
-        "plots",
+        "config", "data", "threads", "transfer", "compare", "new_words", "new_items", "drift",
+        "timing", "plots", "summary_text", *propagation,
     }  # fmt: skip
+    # The console's summary is in report.md, as printed.
+    assert f"## Summary\n\n```\n{r['summary_text']}\n```" in md
+    assert r["summary_text"] in printed
+    majority = r["compare"]["majority"]
+    assert majority["label"] == "great" and majority["accuracy"] == pytest.approx(0.658)
+    assert f"test accuracy {majority['accuracy']:.4f}" in md
+    assert r["config"]["torch_threads"] == r["threads"]["chosen"] in candidate_threads()
+    features = r["new_items"]["features"]
+    assert features["minus_zeros"] == pytest.approx(
+        r["new_items"]["summary"]["features"]["mean"] - r["new_items"]["summary"]["zeros"]["mean"]
+    )
+    assert features["meaning"] in md and features["meaning"] in r["summary_text"]
     assert (r["config"]["seed"], r["config"]["quick"]) == (3, True)
     assert {"python", "torch", "numpy", "vocabgraft"} <= set(r["config"]["versions"])
     assert r["transfer"]["alignment"]["type_coverage"] > 0.5

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 
 from vocabgraft.demo.report import check_out, to_json, write_report
-from vocabgraft.errors import VocabgraftError
+from vocabgraft.errors import OutputExistsError
 
 
 def test_to_json_turns_numpy_into_python_and_nan_into_null() -> None:
@@ -34,7 +34,7 @@ def test_check_out_accepts_a_new_empty_or_report_folder(tmp_path: Path, kind: st
 def test_check_out_refuses_a_folder_that_is_not_a_report(tmp_path: Path) -> None:
     (tmp_path / "thesis.tex").write_text("precious")
     with pytest.raises(
-        VocabgraftError, match=r"is not a vocabgraft report folder \(no results.json\)"
+        OutputExistsError, match=r"holds thesis\.tex, which vocabgraft did not write"
     ):
         check_out(tmp_path)
     assert (tmp_path / "thesis.tex").read_text() == "precious"
@@ -42,8 +42,19 @@ def test_check_out_refuses_a_folder_that_is_not_a_report(tmp_path: Path) -> None
 
 def test_check_out_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
-    with pytest.raises(VocabgraftError, match="choose another --out"):
+    with pytest.raises(OutputExistsError, match="is a file, not a folder vocabgraft wrote"):
         check_out(tmp_path / "f")
+
+
+def test_write_report_refuses_a_folder_that_became_foreign(tmp_path: Path) -> None:
+    """The refusal is atomic_dir's, so it also holds for a folder filled after the check."""
+    out = tmp_path / "report"
+    check_out(out)
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"notes\.txt, which vocabgraft did not write"):
+        write_report(out, {"x": 1}, None)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 def test_a_failed_write_leaves_the_old_report_and_no_temporary_folder(tmp_path: Path) -> None:

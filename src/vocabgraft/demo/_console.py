@@ -1,4 +1,4 @@
-"""Printing steps as they go, and progress bars that stay silent when not on a terminal."""
+"""Printing steps as they go: progress bars on a terminal, a line per unit of work elsewhere."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["bar", "heading", "say"]
+__all__ = ["bar", "heading", "note", "say"]
 
 
 def say(text: str = "") -> None:
@@ -16,8 +16,24 @@ def say(text: str = "") -> None:
 
 
 def heading(number: int, title: str) -> None:
+    """Print a step's heading, after a blank line."""
     say("")
     say(f"== {number}. {title} ==")
+
+
+def _on_terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def note(text: str) -> None:
+    """A progress line on stderr, when stderr is not a terminal (a log, CI, a pipe).
+
+    On a terminal the progress bars (:func:`bar`) show the same progress, so
+    nothing is printed.
+    """
+    if not _on_terminal():
+        print(text, file=sys.stderr, flush=True)
 
 
 def bar(total: int, desc: str) -> Any:

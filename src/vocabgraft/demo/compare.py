@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vocabgraft.demo._console import bar, say
+from vocabgraft.demo._console import bar, note, say
 from vocabgraft.demo._tables import text_table
 from vocabgraft.demo.config import DemoConfig
 from vocabgraft.demo.model import (
@@ -22,7 +22,20 @@ from vocabgraft.demo.train import History, fit
 from vocabgraft.demo.transfer import Transfer
 from vocabgraft.torch import PartialEmbedding, unfreeze_at
 
-__all__ = ["HOW", "SHORT", "SUMMARY_HEADERS", "VARIANTS", "Run", "run_compare", "summary_rows"]
+__all__ = [
+    "HOW",
+    "LABELS",
+    "SHORT",
+    "SUMMARY_HEADERS",
+    "VARIANTS",
+    "Run",
+    "majority_baseline",
+    "majority_line",
+    "run_compare",
+    "summary_rows",
+]
+
+LABELS = ("other", "great")  # label 1 is "great" (demo.data)
 
 VARIANTS = {
     "frozen": "(i) all frozen",
@@ -216,9 +229,15 @@ def run_compare(transfer: Transfer, cfg: DemoConfig) -> tuple[dict[str, list[Run
     )
     runs: dict[str, list[Run]] = {v: [] for v in VARIANTS}
     with bar(len(VARIANTS) * cfg.seeds * cfg.epochs, "step 2: training") as progress:
-        for seed in cfg.seed_list:
+        for k, seed in enumerate(cfg.seed_list):
             for variant in VARIANTS:
-                runs[variant].append(train_variant(variant, seed, transfer, cfg, progress))
+                run = train_variant(variant, seed, transfer, cfg, progress)
+                runs[variant].append(run)
+                note(
+                    f"step 2: {SHORT[variant]} seed {seed} ({k + 1}/{cfg.seeds}): test accuracy "
+                    f"{run.history.accuracy['test'][-1]:.4f}, "
+                    f"{sum(run.history.seconds):.1f} s training"
+                )
     result: dict[str, Any] = {
         "classifier": CLASSIFIER,
         "optimizer": f"Adam(lr={cfg.lr}), no weight decay",
@@ -235,5 +254,34 @@ def run_compare(transfer: Transfer, cfg: DemoConfig) -> tuple[dict[str, list[Run
             for v, rs in runs.items()
         },
     }
+    result["majority"] = majority_baseline(transfer, result["variants"])
     say(text_table(SUMMARY_HEADERS, summary_rows(result["variants"])))
+    say(majority_line(result["majority"]))
     return runs, result
+
+
+def majority_baseline(transfer: Transfer, variants: dict[str, Any]) -> dict[str, Any]:
+    """Always predicting the training reviews' most common label: its test accuracy.
+
+    Also counts the runs whose first-epoch test accuracy is exactly that (a
+    model that has not yet learnt to say anything but the majority label).
+    """
+    fit_labels = transfer.train.labels[transfer.fit]
+    label = int(np.bincount(fit_labels, minlength=2).argmax())
+    acc = float((transfer.test.labels == label).mean())
+    first = [r["accuracy_per_epoch"][0] for v in variants.values() for r in v["runs"]]
+    return {
+        "label": LABELS[label],
+        "accuracy": acc,
+        "first_epoch_runs_at_majority": sum(abs(a - acc) < 1e-12 for a in first),
+        "runs": len(first),
+    }
+
+
+def majority_line(m: dict[str, Any]) -> str:
+    """One line: the majority-class baseline, and how many runs sat on it after epoch 1."""
+    return (
+        f"majority class (always {m['label']!r}): test accuracy {m['accuracy']:.4f}; "
+        f"{m['first_epoch_runs_at_majority']} of {m['runs']} runs score exactly that after "
+        "their first epoch"
+    )

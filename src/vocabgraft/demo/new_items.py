@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import torch
 
-from vocabgraft.demo._console import bar, say
+from vocabgraft.demo._console import bar, note, say
 from vocabgraft.demo.compare import Run
 from vocabgraft.demo.config import DemoConfig
 from vocabgraft.demo.data import Corpus
@@ -17,10 +18,13 @@ from vocabgraft.demo.text import ReviewSet
 from vocabgraft.demo.train import accuracy, fit
 from vocabgraft.demo.transfer import Transfer
 from vocabgraft.init import Mean, Neighbors, Zeros
+from vocabgraft.init.features import FeatureFit, FromFeatures
+from vocabgraft.init.featurize import ItemFeatures, Text
+from vocabgraft.table.core import EmbeddingTable
 from vocabgraft.torch import PartialEmbedding
 from vocabgraft.vocab.core import Vocab
 
-__all__ = ["add_items", "run_new_items"]
+__all__ = ["INITS", "add_items", "product_features", "run_new_items"]
 
 HOW = (
     "a product embedding (one 100-d row per product, starting at zero) is added to the "
@@ -34,6 +38,13 @@ INITS = {
     "zeros": "no product signal (zero row; = the text-only model)",
     "mean": "Mean() of the existing product rows",
     "neighbours": "Neighbors: mean row of the k products with the most similar review text",
+    "features": "FromFeatures: ridge from the review's text to the existing product rows",
+}
+# The two ways FromFeatures reads a review; the one with the better held-out R² on the
+# existing products is used (chosen on them alone, never on the evaluation half).
+TEXT_FEATURES = {
+    "mean_vectors": "the mean of its words' rows in the (ii) model's embedding",
+    "tfidf": "TF-IDF over the existing products' reviews",
 }
 
 
@@ -117,6 +128,48 @@ def _vocab(model: ReviewClassifier) -> Vocab:
     return items.vocab
 
 
+def product_features(corpus: Corpus) -> ItemFeatures:
+    """Each product's review text (its reviews joined, training and held-out), by product id."""
+    texts: dict[str, list[str]] = {}
+    for items, docs in (
+        (corpus.train_items, corpus.train_tokens),
+        (corpus.test_items, corpus.test_tokens),
+    ):
+        for product, tokens in zip(items, docs):
+            texts.setdefault(product, []).append(" ".join(tokens))
+    return ItemFeatures(list(texts), {"review": [" ".join(t) for t in texts.values()]}, "reviews")
+
+
+def _feature_start(
+    model: ReviewClassifier, transfer: Transfer, corpus: Corpus
+) -> tuple[FromFeatures, dict[str, Any]]:
+    """FromFeatures on the review text, read the way that predicts held-out existing rows best."""
+    items = model.items
+    assert isinstance(items, PartialEmbedding) and items.vocab is not None
+    embedding = model.embedding
+    assert isinstance(embedding, PartialEmbedding)
+    words = EmbeddingTable(embedding.merged_weight().detach().numpy(), transfer.vocab.copy())
+    features = product_features(corpus)
+    counts = Counter(corpus.train_items)  # reviews that trained each product's row
+    specs = {"mean_vectors": Text("review", table=words), "tfidf": Text("review")}
+    rows = items.merged_weight().detach().numpy()
+    tokens = items.vocab.tokens
+    fits: dict[str, FeatureFit] = {}
+    inits: dict[str, FromFeatures] = {}
+    for name, spec in specs.items():
+        # Adaptation-half products count once: their one review trained their row.
+        inits[name] = FromFeatures(features, [spec], weights={t: counts.get(t, 1) for t in tokens})
+        fits[name] = inits[name].fit(rows, tokens)
+    best = max(fits, key=lambda k: fits[k].r2_mean)
+    return inits[best], {
+        "text_features": best,
+        "text_features_how": TEXT_FEATURES[best],
+        "r2_mean": {k: f.r2_mean for k, f in fits.items()},
+        "fit": fits[best].to_dict(),
+        "summary": fits[best].summary(),
+    }
+
+
 def add_items(
     run: Run, transfer: Transfer, corpus: Corpus, cfg: DemoConfig, progress: Any = None
 ) -> dict[str, Any]:
@@ -141,10 +194,12 @@ def add_items(
     eval_names = [corpus.test_items[i] for i in corpus.eval.tolist()]
     text_eval = _text_vectors(model, transfer.test.subset(corpus.eval), dim)
     near = _neighbours(text_eval, pool, [*corpus.train_items, *adapt_names], cfg.neighbours)
+    features, feature_fit = _feature_start(model, transfer, corpus)
     inits = {
         "zeros": Zeros(),
         "mean": Mean(),
         "neighbours": Neighbors({eval_names[q]: v for q, v in near.items()}),
+        "features": features,
     }
     scores = {}
     identical = _same(old, model)
@@ -161,6 +216,7 @@ def add_items(
         "adaptation_products": len(adapt_names),
         "evaluation_products": len(eval_names),
         "accuracy_eval": scores,
+        "features": feature_fit,
         "old_rows_bit_identical": identical,
     }
 
@@ -177,8 +233,14 @@ def run_new_items(
         "seen in training: every product has exactly one review"
     )
     total = len(runs) * (cfg.item_epochs + cfg.new_epochs)
+    per_seed = []
     with bar(total, "step 4: new item rows") as progress:
-        per_seed = [add_items(r, transfer, corpus, cfg, progress) for r in runs]
+        for r in runs:
+            per_seed.append(add_items(r, transfer, corpus, cfg, progress))
+            acc = per_seed[-1]["accuracy_eval"]
+            note(
+                f"step 4: seed {r.seed}: " + ", ".join(f"{name} {acc[name]:.4f}" for name in INITS)
+            )
     summary = {}
     for name in INITS:
         acc = np.array([r["accuracy_eval"][name] for r in per_seed])
@@ -191,16 +253,52 @@ def run_new_items(
         s = summary[name]
         say(f"  {label:<76} {s['mean']:.4f} ± {s['std']:.4f}")
     gain = summary["neighbours"]["mean"] - summary["zeros"]["mean"]
+    features = _features_verdict(per_seed, summary)
+    say(f"features: {per_seed[0]['features']['summary']} (seed {per_seed[0]['seed']})")
     say(
-        f"neighbours vs no product signal: {gain:+.4f} accuracy on the evaluation half "
-        f"(mean over {len(per_seed)} seeds); old product rows and the text model bit-identical: "
+        f"neighbours vs no product signal: {gain:+.4f}; features vs no product signal: "
+        f"{features['minus_zeros']:+.4f} accuracy on the evaluation half (mean over "
+        f"{len(per_seed)} seeds); old product rows and the text model bit-identical: "
         f"{identical} (asserted)"
     )
+    say(features["meaning"])
     return {
         "how": HOW,
         "initializers": INITS,
         "per_seed": per_seed,
         "summary": summary,
         "neighbours_minus_zeros": gain,
+        "features": features,
         "old_rows_bit_identical": identical,
+    }
+
+
+def _features_verdict(per_seed: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
+    """Features against no product signal: by how much, over how many seeds, and what it means."""
+    diff = np.array(
+        [r["accuracy_eval"]["features"] - r["accuracy_eval"]["zeros"] for r in per_seed]
+    )
+    spread = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+    minus = float(diff.mean())
+    r2 = float(np.mean([r["features"]["fit"]["r2_mean"] for r in per_seed]))
+    if minus > spread:
+        meaning = (
+            f"New products started from their review text beat no product signal by {minus:+.4f} "
+            f"(more than the spread across seeds, {spread:.4f})."
+        )
+    else:
+        meaning = (
+            f"New products started from their review text do not beat no product signal: "
+            f"{minus:+.4f} (spread across seeds {spread:.4f}). The text predicts little of a "
+            f"product row (held-out R² {r2:.3f} on the existing products): with one review per "
+            "product, a row only holds what that review's label added beyond its text, which "
+            "another review's text cannot foretell. The text model already uses the text."
+        )
+    return {
+        "minus_zeros": minus,
+        "seeds_better": int((diff > 0).sum()),
+        "spread": spread,
+        "r2_mean": r2,
+        "beats_zeros": bool(minus > spread),
+        "meaning": meaning,
     }

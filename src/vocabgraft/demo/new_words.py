@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocabgraft.demo._console import bar, say
+from vocabgraft.demo._console import bar, note, say
 from vocabgraft.demo.compare import Run
 from vocabgraft.demo.config import DemoConfig
 from vocabgraft.demo.data import Corpus
@@ -93,15 +93,8 @@ def grow_vocabulary(
         p.requires_grad_(False)
     adapt = ReviewSet(encode(adapt_docs, vocab, cfg.max_len), corpus.test_labels[corpus.adapt])
     opt = torch.optim.Adam([embedding.rows], lr=cfg.new_lr)
-    fit(
-        model,
-        opt,
-        adapt,
-        epochs=cfg.new_epochs,
-        batch_size=cfg.batch_size,
-        seed=run.seed,
-        progress=progress,
-    )
+    epochs, batch = cfg.new_epochs, cfg.batch_size
+    fit(model, opt, adapt, epochs=epochs, batch_size=batch, seed=run.seed, progress=progress)
     after = score()
     moved = (embedding.merged_weight()[len(old["rows"]) :] - start).norm(dim=1)
     identical = _unchanged(old, model)
@@ -134,8 +127,15 @@ def run_new_words(
 ) -> dict[str, Any]:
     """Step 3 for every seed's (ii) model; print and return the numbers."""
     say(f"how: {HOW}")
+    per_seed = []
     with bar(len(runs) * cfg.new_epochs, "step 3: new word rows") as progress:
-        per_seed = [grow_vocabulary(r, transfer, corpus, cfg, progress) for r in runs]
+        for r in runs:
+            per_seed.append(grow_vocabulary(r, transfer, corpus, cfg, progress))
+            w = per_seed[-1]["accuracy_with_new_words"]
+            note(
+                f"step 3: seed {r.seed}: reviews with new words {w['before']:.4f} -> "
+                f"{w['at_init']:.4f} -> {w['after']:.4f}"
+            )
     first = per_seed[0]
     say(
         f"{first['new_words']:,} new words ({first['new_words_from_glove']:,} with a GloVe row, "

@@ -23,6 +23,13 @@ def _figure() -> Any:
     return Figure(figsize=(11, 4.2), dpi=120)
 
 
+def _curve(ax: Any, name: str, curves: np.ndarray) -> None:
+    """A variant's test accuracy per epoch: the mean over seeds, and a min-to-max band."""
+    epochs = np.arange(1, curves.shape[1] + 1)
+    ax.plot(epochs, curves.mean(axis=0), color=_COLORS[name], label=VARIANTS[name])
+    ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=_COLORS[name], alpha=0.15)
+
+
 def _accuracy(results: dict[str, Any], path: Path) -> None:
     c = results["compare"]
     fig = _figure()
@@ -48,12 +55,7 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
                 zorder=4,
                 label=label if x == 0 else None,
             )
-        curves = np.array([r["accuracy_per_epoch"] for r in v["runs"]])
-        epochs = np.arange(1, curves.shape[1] + 1)
-        right.plot(epochs, curves.mean(axis=0), color=_COLORS[name], label=VARIANTS[name])
-        right.fill_between(
-            epochs, curves.min(axis=0), curves.max(axis=0), color=_COLORS[name], alpha=0.15
-        )
+        _curve(right, name, np.array([r["accuracy_per_epoch"] for r in v["runs"]]))
     left.set_xticks(range(len(c["variants"])))
     left.set_xticklabels([textwrap.fill(VARIANTS[n], 24) for n in c["variants"]], fontsize=7)
     left.set_ylabel("test accuracy")
@@ -78,6 +80,13 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path)
 
 
+def _label_zeros(ax: Any, bars: Any, values: list[float], color: str) -> None:
+    """Write "0" on the bars of height zero, which would otherwise not show at all."""
+    labels = ["0" if v == 0 else "" for v in values]
+    if any(labels):
+        ax.bar_label(bars, labels=labels, fontsize=7, color=color, padding=2, fontweight="bold")
+
+
 def _drift(results: dict[str, Any], path: Path) -> None:
     d = results["drift"]
     variants = list(d["variants"])
@@ -87,9 +96,10 @@ def _drift(results: dict[str, Any], path: Path) -> None:
     width = 0.8 / len(variants)
     for k, v in enumerate(variants):
         vals = [d["variants"][v]["rows"][g].get("mean_l2", 0.0) for g in groups]
-        left.bar(
+        bars = left.bar(
             np.arange(len(groups)) + k * width, vals, width, color=_COLORS[v], label=VARIANTS[v]
         )
+        _label_zeros(left, bars, vals, _COLORS[v])
     left.set_xticks(np.arange(len(groups)) + width * (len(variants) - 1) / 2)
     left.set_xticklabels([g.replace(", ", "\n").replace(" (", "\n(") for g in groups], fontsize=8)
     left.set_ylabel("mean L2 distance from the aligned row")
@@ -100,7 +110,8 @@ def _drift(results: dict[str, Any], path: Path) -> None:
     before = d["pairs_before"]
     for k, v in enumerate(variants):
         change = [d["variants"][v]["pairs"][x] - before[x] for x in kinds]
-        right.bar(np.arange(3) + k * width, change, width, color=_COLORS[v], label=SHORT[v])
+        bars = right.bar(np.arange(3) + k * width, change, width, color=_COLORS[v], label=SHORT[v])
+        _label_zeros(right, bars, change, _COLORS[v])
     right.axhline(0, color="black", lw=0.8)
     right.set_xticks(np.arange(3) + width * (len(variants) - 1) / 2)
     right.set_xticklabels(

@@ -1,7 +1,9 @@
 """The report folder (results.json, report.md, plots) and the terminal summary.
 
 The folder is written beside its target under a temporary name and renamed
-into place, so a crash or Ctrl-C never leaves a half-written report.
+into place (:func:`vocabgraft._atomic.atomic_dir`), so a crash or Ctrl-C
+never leaves a half-written report, and a folder vocabgraft did not write is
+never replaced.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from vocabgraft._safetensors import atomic_dir
+from vocabgraft._atomic import atomic_dir, check_output
 from vocabgraft.demo._tables import text_table
-from vocabgraft.demo.compare import SHORT, SUMMARY_HEADERS, summary_rows
+from vocabgraft.demo.compare import SHORT, SUMMARY_HEADERS, majority_line, summary_rows
 from vocabgraft.demo.step_tables import ITEMS_HEADERS, WORDS_HEADERS, items_rows, words_rows
-from vocabgraft.errors import VocabgraftError
 
 __all__ = ["check_out", "render_markdown", "summary_text", "to_json", "write_report"]
 
@@ -26,14 +27,14 @@ RESULTS = "results.json"
 
 
 def check_out(out: Path) -> None:
-    """Refuse, before any work, a target that exists and is not a report (nor empty)."""
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / RESULTS).is_file())
-    ):
-        raise VocabgraftError(
-            f"{out} exists and is not a vocabgraft report folder (no {RESULTS}); "
-            "choose another --out or remove it"
-        )
+    """Refuse, before any work, a target that :func:`write_report` would refuse at the end.
+
+    The rule is :func:`vocabgraft._atomic.atomic_dir`'s: a missing or empty
+    folder, or one vocabgraft wrote (a demo report: ``results.json`` with only
+    ``report.md`` and plots beside it), may be replaced; anything else raises
+    :class:`~vocabgraft.errors.OutputExistsError` naming what is there.
+    """
+    check_output(out, overwrite=True)
 
 
 def _plain(obj: Any) -> Any:
@@ -60,9 +61,12 @@ def to_json(results: dict[str, Any]) -> str:
 def write_report(
     out: Path, results: dict[str, Any], draw: Callable[[Path], list[str]] | None
 ) -> Path:
-    """Write the folder: results.json, report.md and (with ``draw``) the PNG plots."""
-    check_out(out)
-    with atomic_dir(out) as tmp:
+    """Write the folder: results.json, report.md and (with ``draw``) the PNG plots.
+
+    The folder is written through :func:`vocabgraft._atomic.atomic_dir`,
+    which replaces only a folder vocabgraft wrote.
+    """
+    with atomic_dir(out, overwrite=True) as tmp:
         plots = draw(tmp) if draw is not None else []
         results["plots"] = plots
         (tmp / RESULTS).write_text(to_json(results) + "\n", encoding="utf-8")
@@ -80,12 +84,14 @@ def summary_text(results: dict[str, Any]) -> str:
         "2. four ways to treat the embedding (test accuracy over "
         f"{len(results['compare']['seeds'])} seeds):",
         text_table(SUMMARY_HEADERS, summary_rows(results["compare"]["variants"])),
+        f"   {majority_line(results['compare']['majority'])}",
         "3. new words (model (ii) grown, only new rows trained; evaluation half):",
         text_table(WORDS_HEADERS, words_rows(results["new_words"])),
         f"   old rows bit-identical: {results['new_words']['old_rows_bit_identical']}",
         "4. new products (evaluation half, rows from the initializer only):",
         text_table(ITEMS_HEADERS, items_rows(results["new_items"])),
         f"   old rows bit-identical: {results['new_items']['old_rows_bit_identical']}",
+        f"   {results['new_items']['features']['meaning']}",
     ]
     d = results["drift"]
     pb = d["pairs_before"]["tv_television"]
@@ -93,7 +99,25 @@ def summary_text(results: dict[str, Any]) -> str:
         f"{SHORT[v]} {x['pairs']['tv_television']:.3f}" for v, x in d["variants"].items()
     )
     lines.append(f"5. drift: cosine(tv, television) aligned {pb:.3f}; after training: {tv}")
+    if "propagation" in results:
+        lines.append(_propagation_line(results["propagation"]))
     return "\n".join(lines)
+
+
+def _propagation_line(p: dict[str, Any]) -> str:
+    """Step 6 in one line: held-out accuracy (overall / heavy in unseen words) per treatment."""
+    from vocabgraft.demo.propagation import VARIANTS as TREATMENTS
+
+    s = p["summary"]
+    parts = [
+        f"{name} {s[name]['overall']['mean']:.4f} / {s[name]['heavy']['mean']:.4f}"
+        for name in TREATMENTS
+        if name in s
+    ]
+    return (
+        "6. fine-tuning and unseen words (held-out accuracy, all / the "
+        f"{p['heavy_reviews']} reviews heaviest in unseen words): " + "; ".join(parts)
+    )
 
 
 def render_markdown(results: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vocabgraft.demo._tables import markdown_table
-from vocabgraft.demo.compare import HOW, SUMMARY_HEADERS, VARIANTS, summary_rows
+from vocabgraft.demo.compare import HOW, SUMMARY_HEADERS, VARIANTS, majority_line, summary_rows
 from vocabgraft.demo.step_tables import (
     ITEMS_HEADERS,
     ROW_HEADERS,
@@ -36,11 +36,20 @@ def _header(r: dict[str, Any]) -> str:
     return _section(
         "# vocabgraft demo",
         f"Seed {c['seed']}, {'quick' if c['quick'] else 'full'} run, "
-        f"{r['timing']['total_seconds']:.0f} s on {c['torch_threads']} torch thread(s). {v}.",
+        f"{r['timing']['total_seconds']:.0f} s on {c['torch_threads']} torch thread(s) "
+        f"({_threads(r)}). {v}.",
         "Data: GloVe 6B 50d (400,000 x 50) and the Amazon fine-food reviews (4,000 training, "
         "1,000 held-out; label great/other). The held-out reviews are split in halves: "
         "adaptation (steps 3 and 4 train new rows on them) and evaluation (only scored).",
     )
+
+
+def _threads(r: dict[str, Any]) -> str:
+    measured = r.get("threads", {}).get("seconds_per_step", {})
+    if not measured:
+        return "one core"
+    per_step = ", ".join(f"{n}: {1000 * t:.1f} ms" for n, t in measured.items())
+    return f"the faster on step 2's training steps; per step {per_step}"
 
 
 def _transfer(r: dict[str, Any]) -> str:
@@ -68,6 +77,7 @@ def _compare(r: dict[str, Any]) -> str:
         "state is measured from Adam's state tensors (peak over training).",
         "\n".join(f"- {VARIANTS[k]}: `{HOW[k]}`" for k in c["variants"]),
         markdown_table(SUMMARY_HEADERS, summary_rows(c["variants"])),
+        f"Baseline: {majority_line(c['majority'])}.",
         "`nn.Embedding` counts the padding row's parameters as trainable (they get no "
         "gradient); `PartialEmbedding` keeps the padding row out of its parameter, hence the "
         f"difference of {r['transfer']['alignment']['table']['dim']} between (iii) and (iv).",
@@ -97,9 +107,30 @@ def _new_items(r: dict[str, Any]) -> str:
         f"How: {it['how']}. Every product in this data has exactly one review, so a product "
         "row can only carry what its one review said.",
         markdown_table(ITEMS_HEADERS, items_rows(it)),
-        f"Neighbours minus no product signal: {it['neighbours_minus_zeros']:+.4f}. Old product "
+        f"Features read the review as {it['per_seed'][0]['features']['text_features_how']} "
+        f"(chosen by held-out R² on the existing products). Seed "
+        f"{it['per_seed'][0]['seed']}: {it['per_seed'][0]['features']['summary']}.",
+        f"Neighbours minus no product signal: {it['neighbours_minus_zeros']:+.4f}; features "
+        f"minus no product signal: {it['features']['minus_zeros']:+.4f}. Old product "
         f"rows and the text model bit-identical: **{it['old_rows_bit_identical']}**.",
+        it["features"]["meaning"],
     )
+
+
+def _propagation(r: dict[str, Any]) -> str:
+    if "propagation" not in r:
+        return ""
+    from vocabgraft.demo.propagation import propagation_markdown
+
+    return _section(
+        "## 6. Fine-tuning and words the task never saw", propagation_markdown(r["propagation"])
+    )
+
+
+def _summary(r: dict[str, Any]) -> str:
+    """The summary the terminal printed, as it printed it."""
+    text = r.get("summary_text")
+    return _section("## Summary", f"```\n{text}\n```") if text else ""
 
 
 def _drift(r: dict[str, Any]) -> str:
@@ -120,5 +151,5 @@ def _drift(r: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    parts = [_header, _transfer, _compare, _new_words, _new_items, _drift]
-    return "\n\n".join(p(results) for p in parts) + "\n"
+    parts = [_header, _summary, _transfer, _compare, _new_words, _new_items, _drift, _propagation]
+    return "\n\n".join(b for b in (p(results) for p in parts) if b) + "\n"

@@ -147,8 +147,13 @@ def read_item_features(path: str | os.PathLike[str], *, id_column: str = "id") -
     """Read item features from a CSV or parquet file (by its suffix) with an id column.
 
     For ``vocabgraft impute --features FILE``: the file's ids are the table's
-    tokens; the other columns are described to :class:`FromFeatures` by
-    :func:`infer_specs` unless specs are given.
+    tokens (existing rows and new ones alike); the other columns are described
+    to :class:`~vocabgraft.init.features.FromFeatures` by :func:`infer_specs`
+    unless specs are given. A command wires it as
+    ``init = FromFeatures(read_item_features(FILE, id_column=...))`` (with
+    ``weights=`` the existing rows' interaction counts when it has them) and
+    passes ``init`` to ``align`` or ``resolve_init`` like any initializer;
+    ``init.last_fit.summary()`` is then the line to print.
 
     Args:
         path: a ``.csv`` (header row; ``.csv.gz`` too) or ``.parquet`` file.
