@@ -28,11 +28,12 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from vocabgraft.keras._backend import to_numpy
 
-__all__ = ["bounds", "lookup", "lookup_ops"]
+__all__ = ["bounds", "lookup", "lookup_ops", "numpy_bounds"]
 
 
 def bounds(ids: Any) -> tuple[int, int] | None:
@@ -41,6 +42,19 @@ def bounds(ids: Any) -> tuple[int, int] | None:
     if not values.size:
         return None
     return int(values.min()), int(values.max())
+
+
+def numpy_bounds(ids: Any) -> tuple[int, int] | None:
+    """The smallest and largest of integer numpy ids (or a list), read in their own dtype.
+
+    None for anything else (tensors, floats, empty), which the layer's call checks.
+    """
+    if not isinstance(ids, (np.ndarray, list)):
+        return None
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu" or not arr.size:
+        return None
+    return int(arr.min()), int(arr.max())
 
 
 def lookup(

@@ -8,7 +8,7 @@ variables then load into them; the vocabulary is an asset.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import keras
 import numpy as np
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from vocabgraft.keras.embedding import PartialEmbedding
 
 __all__ = [
+    "Saving",
     "config_of",
     "decode_config",
     "load_variables",
@@ -30,7 +31,37 @@ __all__ = [
 ]
 
 _VOCAB_FILE = "vocab.safetensors"
+_S = TypeVar("_S", bound="Saving")
 _WEIGHTS = ("base", "rows", "patch")
+
+
+class Saving(keras.layers.Layer):
+    """The saving side of :class:`~vocabgraft.keras.PartialEmbedding` (a mixin)."""
+
+    def get_config(self) -> dict[str, Any]:
+        """Everything ``from_config`` needs to rebuild the same layout."""
+        return config_of(cast("PartialEmbedding", self), super().get_config())
+
+    @classmethod
+    def from_config(cls: type[_S], config: dict[str, Any]) -> _S:
+        """The layer a ``get_config`` result describes (its weights load afterwards)."""
+        return cls(**decode_config(config))
+
+    def save_own_variables(self, store: Any) -> None:
+        """The weights and the layout's ids, into a Keras weights store."""
+        save_variables(cast("PartialEmbedding", self), store)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Load the saved weights; another layout is refused."""
+        load_variables(cast("PartialEmbedding", self), store)
+
+    def save_assets(self, dir_path: str) -> None:
+        """The vocabulary, when there is one."""
+        save_vocab(cast("PartialEmbedding", self), dir_path)
+
+    def load_assets(self, dir_path: str | None) -> None:
+        """The saved vocabulary, when one was saved."""
+        load_vocab(cast("PartialEmbedding", self), dir_path)
 
 
 def config_of(layer: PartialEmbedding, config: dict[str, Any]) -> dict[str, Any]:

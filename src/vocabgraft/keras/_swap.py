@@ -17,13 +17,79 @@ from keras import ops
 
 from vocabgraft.keras._backend import to_numpy
 from vocabgraft.keras._compat import replace_weight
-from vocabgraft.keras._values import constant
+from vocabgraft.keras._values import Start, constant
 from vocabgraft.rows.layout import BASE_SOURCE, NEW, PATCH, TRAINABLE, Gather
 
 if TYPE_CHECKING:
     from vocabgraft.keras.embedding import PartialEmbedding
 
-__all__ = ["base_all", "first_values", "gather", "hold", "ids_held_by", "replace", "values"]
+__all__ = [
+    "assign_table",
+    "base_all",
+    "build_weights",
+    "first_values",
+    "gather",
+    "hold",
+    "ids_held_by",
+    "merged",
+    "replace",
+    "start",
+    "values",
+]
+
+
+def build_weights(layer: PartialEmbedding) -> None:
+    """Create the layer's weights from its first values (or its initializer's base)."""
+    m = layer.row_map
+    given = layer._start.base
+    first = layer.embeddings_initializer if given is None else constant(given)
+    layer.base = weight(layer, "base", (m.num_base, layer.output_dim), first)
+    held = layer._start if given is not None else start(layer, None)  # from the built base
+    assert held.rows is not None and held.patch is not None
+    layer.rows = weight(layer, "rows", held.rows.shape, constant(held.rows), trains=True)
+    hold(layer, layer.rows, m.trainable_ids)
+    layer.patch = weight(layer, "patch", held.patch.shape, constant(held.patch))
+    layer.slots = weight(layer, "slots", m.slots.shape, constant(m.slots), dtype="int32")
+    layer._start = Start(None, None, None)
+
+
+def weight(
+    layer: PartialEmbedding,
+    name: str,
+    shape: Any,
+    initializer: Any,
+    *,
+    trains: bool = False,
+    dtype: Any = None,
+) -> Any:
+    """A new weight of ``layer``; the trainable rows carry the regularizer and the constraint."""
+    return layer.add_weight(
+        name=name,
+        shape=shape,
+        dtype=dtype,
+        initializer=initializer,
+        trainable=trains,
+        regularizer=layer.embeddings_regularizer if trains else None,
+        constraint=layer.embeddings_constraint if trains else None,
+    )
+
+
+def merged(layer: PartialEmbedding) -> np.ndarray:
+    """The full ``(input_dim, output_dim)`` table as a new numpy array (copies the base once)."""
+    m = layer.row_map
+    out = np.empty((m.num_rows, layer.output_dim), dtype=layer.variable_dtype)
+    out[: m.num_base] = base_all(layer)
+    out[m.trainable_ids] = values(layer, "rows")
+    out[m.patch_ids] = values(layer, "patch")
+    return out
+
+
+def assign_table(layer: PartialEmbedding, table: np.ndarray) -> None:
+    """Give every row of a built layer its value in the ``(V, D)`` ``table``; the layout stays."""
+    m = layer.row_map
+    layer.base.assign(table[: m.num_base])
+    layer.rows.assign(table[m.trainable_ids])
+    layer.patch.assign(table[m.patch_ids])
 
 
 def hold(layer: PartialEmbedding, rows: Any, ids: np.ndarray) -> None:
@@ -36,6 +102,20 @@ def ids_held_by(layer: PartialEmbedding, rows: Any) -> np.ndarray | None:
     """The ids a ``rows`` weight ``layer`` made holds, or None for another variable."""
     entry = layer._held.get(id(rows))
     return entry[1] if entry is not None and entry[0]() is rows else None
+
+
+def start(layer: PartialEmbedding, base: np.ndarray | None) -> Start:
+    """The first values of the weights: from ``base`` when given, else from the built base.
+
+    Without ``base`` and before ``build()`` the rows wait (``None``) for the
+    initialised base.
+    """
+    held = layer._start = Start(base, None, None)
+    if base is not None or getattr(layer, "base", None) is not None:
+        m = layer.row_map
+        held.rows = first_values(layer, m.trainable_ids)
+        held.patch = first_values(layer, m.patch_ids)
+    return held
 
 
 def first_values(layer: PartialEmbedding, ids: np.ndarray) -> np.ndarray:
@@ -100,8 +180,8 @@ def replace(
     new = replace_weight(
         layer,
         old,
-        lambda: layer._weight(
-            name, value.shape, constant(value), trains=name == "rows", dtype=old.dtype
+        lambda: weight(
+            layer, name, value.shape, constant(value), trains=name == "rows", dtype=old.dtype
         ),
     )
     setattr(layer, name, new)

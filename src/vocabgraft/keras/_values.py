@@ -15,7 +15,15 @@ from vocabgraft.errors import ArgumentError, ArgumentTypeError, StateError
 from vocabgraft.rows.layout import normalize_padding
 from vocabgraft.rows.partial import check_weights
 
-__all__ = ["Start", "check_positive", "constant", "embedding_options", "matrix", "padding_row"]
+__all__ = [
+    "Start",
+    "check_positive",
+    "check_sizes",
+    "constant",
+    "embedding_options",
+    "matrix",
+    "padding_row",
+]
 
 
 @dataclass
@@ -38,6 +46,25 @@ def check_positive(name: str, value: Any) -> None:
             f"`{name}` must be a positive integer. Received: {name}={value!r} "
             f"(of type {type(value).__name__})"
         )
+
+
+def check_sizes(input_dim: Any, output_dim: Any, num_base: Any) -> int:
+    """Check the layer's sizes; return ``num_base`` (``input_dim`` when None).
+
+    Raises:
+        ArgumentError: for a size that is not a positive integer, or a base
+            larger than the table.
+    """
+    for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+        check_positive(name, value)
+    num_base = input_dim if num_base is None else num_base
+    check_positive("num_base", num_base)
+    if num_base > input_dim:
+        raise ArgumentError(
+            f"`num_base` ({num_base}) cannot exceed `input_dim` ({input_dim}): the base "
+            "rows are the first rows of the table"
+        )
+    return int(num_base)
 
 
 def matrix(weights: Any, shape: tuple[int, int] | None) -> np.ndarray:

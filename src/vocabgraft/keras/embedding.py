@@ -25,19 +25,11 @@ from keras import ops
 
 from vocabgraft.errors import ArgumentError, StateError
 from vocabgraft.init import Initializer
-from vocabgraft.keras import _saving, _swap
+from vocabgraft.keras import _saving, _swap, _values
 from vocabgraft.keras._backend import has_values, to_numpy
 from vocabgraft.keras._compat import check_version
-from vocabgraft.keras._lookup import bounds, lookup
+from vocabgraft.keras._lookup import bounds, lookup, numpy_bounds
 from vocabgraft.keras._optim import hand_over, partial_layers
-from vocabgraft.keras._values import (
-    Start,
-    check_positive,
-    constant,
-    embedding_options,
-    matrix,
-    padding_row,
-)
 from vocabgraft.rows.layout import LayoutChange, RowMap
 from vocabgraft.rows.layout import check_row_ids as _check_row_ids
 from vocabgraft.rows.partial import PartialRows
@@ -53,7 +45,7 @@ _Init = Initializer | np.ndarray | str | None
 
 
 @keras.saving.register_keras_serializable(package="vocabgraft")
-class PartialEmbedding(PartialRows, keras.layers.Layer):
+class PartialEmbedding(PartialRows, _saving.Saving, keras.layers.Layer):
     """An Embedding whose chosen rows train while the rest stay exactly as they were.
 
     Weights: ``base`` (the first ``num_base`` rows, non-trainable, never
@@ -120,6 +112,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
     """
 
     _kind = "layer"
+    _start: _values.Start
 
     def __init__(
         self,
@@ -144,15 +137,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         """Check the arguments and plan the layout; the weights come in ``build()``."""
-        for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            check_positive(name, value)
-        num_base = input_dim if num_base is None else num_base
-        check_positive("num_base", num_base)
-        if num_base > input_dim:
-            raise ArgumentError(
-                f"`num_base` ({num_base}) cannot exceed `input_dim` ({input_dim}): the base "
-                "rows are the first rows of the table"
-            )
+        num_base = _values.check_sizes(input_dim, output_dim, num_base)
         super().__init__(**kwargs)
         self.output_dim = output_dim
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
@@ -162,7 +147,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         self.autocast = False  # the output is cast once, as keras.layers.Embedding does
         self.check_ids = bool(check_ids)
         self._set_vocab(vocab, input_dim)
-        pad = padding_row(padding_idx, self.mask_zero, input_dim)
+        pad = _values.padding_row(padding_idx, self.mask_zero, input_dim)
         pa = _check_row_ids(patch_ids, input_dim, what="patch ids")
         tr = self._first_trainable(
             trainable_ids, num_rows=input_dim, padding_idx=pad, freeze=freeze, add=add or pa.size
@@ -171,11 +156,8 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         # Which ids each ``rows`` weight this layer made holds, by id(): a model's
         # optimizer may still be built for an earlier one (see rebind).
         self._held: dict[int, tuple[weakref.ref[Any], np.ndarray]] = {}
-        base = None if weights is None else matrix(weights, (num_base, output_dim))
-        self._start = Start(base, None, None)
-        if base is not None:
-            self._start.rows = _swap.first_values(self, self._map.trainable_ids)
-            self._start.patch = _swap.first_values(self, self._map.patch_ids)
+        base = None if weights is None else _values.matrix(weights, (num_base, output_dim))
+        _swap.start(self, base)
         if add:
             self._extend(add, init=init, trainable=True, seed=seed, generator=None, to=None)
 
@@ -191,7 +173,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         ``freeze=False`` every row but the padding row; ``trainable`` names the
         rows that train instead. Other keywords are the constructor's.
         """
-        base = matrix(embeddings, None)
+        base = _values.matrix(embeddings, None)
         trainable, freeze = cls._pretrained_choice(trainable, kwargs.pop("freeze", None))
         return cls(*base.shape, trainable_ids=trainable, freeze=freeze, weights=base, **kwargs)
 
@@ -204,42 +186,16 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
         The rows are copied. Put the new layer where the old one was and
         compile the model again.
         """
-        options = {**embedding_options(embedding), **kwargs}
+        options = {**_values.embedding_options(embedding), **kwargs}
         return cls.from_pretrained(to_numpy(embedding.embeddings), trainable, **options)
 
     # -- building ---------------------------------------------------------------------
 
     def build(self, input_shape: Any = None) -> None:
         """Create the weights: the base, the trainable rows, the patch and the slot map."""
-        if self.built:
-            return
-        m, start = self._map, self._start
-        first = self.embeddings_initializer if start.base is None else constant(start.base)
-        self.base = self._weight("base", (m.num_base, self.output_dim), first)
-        if start.base is None:  # the rows start from the initialised base
-            start.rows = _swap.first_values(self, m.trainable_ids)
-            start.patch = _swap.first_values(self, m.patch_ids)
-        assert start.rows is not None and start.patch is not None
-        self.rows = self._weight("rows", start.rows.shape, constant(start.rows), trains=True)
-        _swap.hold(self, self.rows, m.trainable_ids)
-        self.patch = self._weight("patch", start.patch.shape, constant(start.patch))
-        self.slots = self._weight("slots", m.slots.shape, constant(m.slots), dtype="int32")
-        self._start = Start(None, None, None)
-        self._bind_regularizer()
-
-    def _weight(
-        self, name: str, shape: Any, initializer: Any, *, trains: bool = False, dtype: Any = None
-    ) -> keras.Variable:
-        """A new weight; the trainable rows carry the regularizer and the constraint."""
-        return self.add_weight(
-            name=name,
-            shape=shape,
-            dtype=dtype,
-            initializer=initializer,
-            trainable=trains,
-            regularizer=self.embeddings_regularizer if trains else None,
-            constraint=self.embeddings_constraint if trains else None,
-        )
+        if not self.built:
+            _swap.build_weights(self)
+            self._bind_regularizer()
 
     def _bind_regularizer(self) -> None:
         bind = getattr(self.embeddings_regularizer, "bind", None)
@@ -276,12 +232,7 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
 
     def merged_weight(self) -> np.ndarray:
         """The full ``(input_dim, output_dim)`` table as a new numpy array (copies the base once)."""
-        m = self._map
-        out = np.empty((m.num_rows, self.output_dim), dtype=self.variable_dtype)
-        out[: m.num_base] = _swap.base_all(self)
-        out[m.trainable_ids] = _swap.values(self, "rows")
-        out[m.patch_ids] = _swap.values(self, "patch")
-        return out
+        return _swap.merged(self)
 
     def merge(self) -> keras.layers.Embedding:
         """A plain, trainable ``keras.layers.Embedding`` with the merged rows, for export and serving."""
@@ -304,21 +255,15 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
 
         Every row takes its value; the layout (which rows train) stays.
         """
-        table = matrix(weights, (self.input_dim, self.output_dim))
         self.build()
-        m = self._map
-        self.base.assign(table[: m.num_base])
-        self.rows.assign(table[m.trainable_ids])
-        self.patch.assign(table[m.patch_ids])
+        _swap.assign_table(self, _values.matrix(weights, (self.input_dim, self.output_dim)))
 
     # -- calling ----------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Check numpy ids in their own dtype, then call the layer as Keras does."""
-        if self.check_ids and args and isinstance(args[0], (np.ndarray, list)):
-            ids = np.asarray(args[0])  # in its own dtype: int64 on jax is cast (and wraps) later
-            if ids.dtype.kind in "iu" and ids.size:
-                self._check_bounds(int(ids.min()), int(ids.max()))
+        if self.check_ids and args and (lo_hi := numpy_bounds(args[0])) is not None:
+            self._check_bounds(*lo_hi)  # int64 on jax is cast (and wraps) after this
         return super().__call__(*args, **kwargs)
 
     def call(self, inputs: Any) -> Any:
@@ -380,19 +325,16 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
     ) -> np.ndarray:
         """Append rows, or one row per new token; return their ids. Old ids never change.
 
-        Costs O(new rows + K + P): the base is not copied (only initializers
-        that read the existing rows, such as ``Mean``, build the merged table, once).
+        Costs O(new rows + K + P): the base is not copied.
 
         Args:
             rows: how many rows, or the new tokens (added to :attr:`vocab`).
-            init: the new rows' values: an ``(n, D)`` array, an initializer from
-                :mod:`vocabgraft.init`, a name (``"zeros"``, ``"mean"``,
-                ``"normal"``, ``"subword"``), or None for zeros.
+            init: an ``(n, D)`` array, an initializer from :mod:`vocabgraft.init`,
+                a name (``"zeros"``, ``"mean"``, ``"normal"``, ``"subword"``), or None.
             trainable: whether the new rows train (they are patched otherwise).
             seed: where a random initializer draws from.
             generator: the same, as a ``np.random.Generator`` (give one of the two).
-            model: the compiled model holding this layer, to hand the change to
-                (see :meth:`rebind`).
+            model: the compiled model holding this layer (see :meth:`rebind`).
 
         Returns:
             The new ids, as int64.
@@ -455,30 +397,3 @@ class PartialEmbedding(PartialRows, keras.layers.Layer):
             self._bind_regularizer()
         if to is not None:
             self.rebind(to)
-
-    # -- saving -----------------------------------------------------------------------
-
-    def get_config(self) -> dict[str, Any]:
-        """Everything ``from_config`` needs to rebuild the same layout."""
-        return _saving.config_of(self, super().get_config())
-
-    @classmethod
-    def from_config(cls: type[_L], config: dict[str, Any]) -> _L:
-        """The layer a ``get_config`` result describes (its weights load afterwards)."""
-        return cls(**_saving.decode_config(config))
-
-    def save_own_variables(self, store: Any) -> None:
-        """The weights and the layout's ids, into a Keras weights store."""
-        _saving.save_variables(self, store)
-
-    def load_own_variables(self, store: Any) -> None:
-        """Load the saved weights; another layout is refused."""
-        _saving.load_variables(self, store)
-
-    def save_assets(self, dir_path: str) -> None:
-        """The vocabulary, when there is one."""
-        _saving.save_vocab(self, dir_path)
-
-    def load_assets(self, dir_path: str | None) -> None:
-        """The saved vocabulary, when one was saved."""
-        _saving.load_vocab(self, dir_path)

@@ -9,19 +9,66 @@ keeps its layout, and every row takes the saved value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from vocabgraft.rows.layout import RowMap
 
 if TYPE_CHECKING:
     from vocabgraft.torch.embedding import PartialEmbedding
 
-__all__ = ["extra_state", "load_embedding_weight", "load_layout", "restore_added_tokens"]
+__all__ = [
+    "StateDict",
+    "extra_state",
+    "load_embedding_weight",
+    "load_layout",
+    "restore_added_tokens",
+]
 
 _EXTRA_VERSION = 1
+
+
+class StateDict(nn.Module):
+    """The ``state_dict`` side of :class:`~vocabgraft.torch.PartialEmbedding` (a mixin)."""
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The sizes, the padding row and the appended tokens, saved with ``state_dict``."""
+        return extra_state(cast("PartialEmbedding", self))
+
+    def set_extra_state(self, state: Any) -> None:
+        """Grow the vocabulary by the saved appended tokens (the layout loads first)."""
+        restore_added_tokens(cast("PartialEmbedding", self), state)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Adopt the saved layout before the values load; or load an nn.Embedding's ``weight``.
+
+        So a saved state loads into any module built over the same base, however
+        its trainable set or size changed since. The base itself loads only when
+        it was saved (``save_base=True``), into a new tensor, never into a memory map.
+        """
+        module = cast("PartialEmbedding", self)
+        own = {k[len(prefix) :] for k in state_dict if k.startswith(prefix)}
+        if own == {"weight"}:  # an nn.Embedding's state
+            load_embedding_weight(module, state_dict[prefix + "weight"], prefix, error_msgs)
+            return
+        if not load_layout(module, state_dict, prefix, error_msgs):
+            return
+        if module._save_base and prefix + "base" in state_dict:
+            module.base = torch.empty_like(module.base)  # new memory, not the old base
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 def extra_state(module: PartialEmbedding) -> dict[str, Any]:

@@ -40,7 +40,7 @@ _M = TypeVar("_M", bound="PartialEmbedding")
 _Init = Initializer | np.ndarray | Tensor | str | None
 
 
-class PartialEmbedding(PartialRows, nn.Module):
+class PartialEmbedding(PartialRows, _state.StateDict, nn.Module):
     """An ``nn.Embedding`` whose chosen rows train while the rest stay exactly as they were.
 
     The first ``num_base`` rows live in the buffer ``base`` (never written: it
@@ -368,44 +368,6 @@ class PartialEmbedding(PartialRows, nn.Module):
     def _adopt(self, row_map: RowMap) -> None:
         """Make ``row_map`` the layout (buffers follow; values are already in place)."""
         _swap.adopt(self, row_map)
-
-    # -- saving -----------------------------------------------------------------------
-
-    def get_extra_state(self) -> dict[str, Any]:
-        """The sizes, the padding row and the appended tokens, saved with ``state_dict``."""
-        return _state.extra_state(self)
-
-    def set_extra_state(self, state: Any) -> None:
-        """Grow the vocabulary by the saved appended tokens (the layout loads first)."""
-        _state.restore_added_tokens(self, state)
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        """Adopt the saved layout before the values load; or load an nn.Embedding's ``weight``.
-
-        So a saved state loads into any module built over the same base, however
-        its trainable set or size changed since. The base itself loads only when
-        it was saved (``save_base=True``), into a new tensor, never into a memory map.
-        """
-        own = {k[len(prefix) :] for k in state_dict if k.startswith(prefix)}
-        if own == {"weight"}:  # an nn.Embedding's state
-            _state.load_embedding_weight(self, state_dict[prefix + "weight"], prefix, error_msgs)
-            return
-        if not _state.load_layout(self, state_dict, prefix, error_msgs):
-            return
-        if self._save_base and prefix + "base" in state_dict:
-            self.base = torch.empty_like(self.base)  # load into new memory, not the old base
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
 
 
 def _tracing() -> bool:
