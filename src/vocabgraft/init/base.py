@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from vocabgraft.errors import ArgumentError, VocabgraftError
+from vocabgraft.errors import ArgumentError, StateError, VocabgraftError
 from vocabgraft.vocab.core import Vocab
 
 if TYPE_CHECKING:
@@ -156,8 +156,8 @@ class InitializerBase:
     """
 
     def __call__(self, ctx: InitContext) -> np.ndarray:
-        """Rows for ``ctx``: an ``(ctx.n, ctx.dim)`` array."""
-        raise NotImplementedError
+        """Rows for ``ctx``: an ``(ctx.n, ctx.dim)`` array (each initializer defines it)."""
+        raise StateError(f"{type(self).__name__} does not define __call__(ctx)")
 
 
 def _empty_table_error(name: str) -> VocabgraftError:

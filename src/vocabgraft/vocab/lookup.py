@@ -26,18 +26,12 @@ class Lookups:
     _num_buckets: int
     _default_index: int | None
 
-    def __len__(self) -> int:  # pragma: no cover - Vocab's
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class this mixes into
 
-    def __getitem__(self, token: str) -> int:  # pragma: no cover - Vocab's
-        raise NotImplementedError
-
-    def _find(self, tokens: Sequence[str]) -> np.ndarray:  # pragma: no cover - Vocab's
-        raise NotImplementedError
-
-    def token(self, i: int) -> str:  # pragma: no cover - Vocab's
-        """The token with id ``i``."""
-        raise NotImplementedError
+        def __len__(self) -> int: ...
+        def __getitem__(self, token: str) -> int: ...
+        def _find(self, tokens: Sequence[str]) -> np.ndarray: ...
+        def token(self, i: int) -> str: ...
 
     @overload
     def lookup(self, tokens: str) -> int: ...

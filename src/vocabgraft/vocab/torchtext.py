@@ -34,24 +34,14 @@ class TorchtextCalls:
 
     _default_index: int | None
 
-    def __len__(self) -> int:  # pragma: no cover - Vocab's
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class this mixes into
 
-    def __getitem__(self, token: str) -> int:  # pragma: no cover - Vocab's
-        raise NotImplementedError
-
-    def token(self, i: int) -> str:  # pragma: no cover - Vocab's
-        """The token with id ``i``."""
-        raise NotImplementedError
-
-    def extend(self, tokens: Iterable[str]) -> np.ndarray:  # pragma: no cover - Vocab's
-        """Append new tokens; return their ids."""
-        raise NotImplementedError
-
-    @property
-    def tokens(self) -> list[str]:  # pragma: no cover - Vocab's
-        """All tokens in id order."""
-        raise NotImplementedError
+        def __len__(self) -> int: ...
+        def __getitem__(self, token: str) -> int: ...
+        def token(self, i: int) -> str: ...
+        def extend(self, tokens: Iterable[str]) -> np.ndarray: ...
+        @property
+        def tokens(self) -> list[str]: ...
 
     def set_default_index(self, index: int | None) -> None:
         """The id that ``vocab[token]``, ``vocab(tokens)`` and ``lookup_indices`` give unknown tokens.
