@@ -24,7 +24,7 @@ table to it, with the groups ``trained`` and ``propagated``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -233,15 +233,34 @@ def _output(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 # -- global: one ridge linear map ---------------------------------------------------
 
 
-class _Ridge:
-    """Ridge least squares of the change ``y`` on ``[x, 1]``, for any ridge, from one eigh."""
+def _pairs(b: np.ndarray, a: np.ndarray, rows: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """``(x, y)`` blocks of ``rows``: pretrained values and their change, in float64."""
+    for lo in range(0, len(rows), _BLOCK_ROWS):
+        x = np.asarray(b[rows[lo : lo + _BLOCK_ROWS]], dtype=np.float64)
+        yield x, np.asarray(a[rows[lo : lo + _BLOCK_ROWS]], dtype=np.float64) - x
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x_mean, self.y_mean = x.mean(axis=0), y.mean(axis=0)
-        xc = x - self.x_mean
-        self.eig, self.vec = np.linalg.eigh(xc.T @ xc)
+
+class _Ridge:
+    """Ridge least squares of the change ``y`` on ``[x, 1]``, for any ridge, from one eigh.
+
+    Built from sums over blocks of rows (the Gram matrix and cross products), so
+    no copy of the trained rows is held.
+    """
+
+    def __init__(self, b: np.ndarray, a: np.ndarray, rows: np.ndarray) -> None:
+        dim = b.shape[1]
+        sx, sy = np.zeros(dim), np.zeros(dim)
+        xx, xy = np.zeros((dim, dim)), np.zeros((dim, dim))
+        for x, y in _pairs(b, a, rows):
+            sx += x.sum(0)
+            sy += y.sum(0)
+            xx += x.T @ x
+            xy += x.T @ y
+        n = len(rows)
+        self.x_mean, self.y_mean = sx / n, sy / n
+        self.eig, self.vec = np.linalg.eigh(xx - n * np.outer(self.x_mean, self.x_mean))
         self.eig = np.clip(self.eig, 0.0, None)
-        self.proj = self.vec.T @ (xc.T @ (y - self.y_mean))
+        self.proj = self.vec.T @ (xy - n * np.outer(self.x_mean, self.y_mean))
         self.scale = max(float(self.eig.mean()), 1e-12)
 
     def solve(self, relative: float) -> tuple[np.ndarray, np.ndarray]:
@@ -250,23 +269,26 @@ class _Ridge:
         return w, self.y_mean - self.x_mean @ w
 
 
-def _mse(x: np.ndarray, y: np.ndarray, w: np.ndarray, bias: np.ndarray) -> float:
-    return float(np.mean(np.sum((x @ w + bias - y) ** 2, axis=1)))
-
-
-def _choose_ridge(x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, Any]]:
+def _choose_ridge(b: np.ndarray, a: np.ndarray, rows: np.ndarray) -> tuple[float, dict[str, Any]]:
     """The ridge of :data:`RIDGES` with the lowest error on a held-out fifth of the rows."""
-    order = np.random.default_rng(0).permutation(len(x))
-    cut = max(1, len(x) // 5)
-    val, fit = order[:cut], order[cut:]
-    fitted = _Ridge(x[fit], y[fit])
-    errors = {r: _mse(x[val], y[val], *fitted.solve(r)) for r in RIDGES}
+    order = np.random.default_rng(0).permutation(len(rows))
+    cut = max(1, len(rows) // 5)
+    val, fit = np.sort(rows[order[:cut]]), np.sort(rows[order[cut:]])
+    fitted = _Ridge(b, a, fit)
+    maps = {r: fitted.solve(r) for r in RIDGES}
+    errors = dict.fromkeys(RIDGES, 0.0)
+    still = shifted = 0.0
+    for x, y in _pairs(b, a, val):
+        for r, (w, bias) in maps.items():
+            errors[r] += float(np.sum((x @ w + bias - y) ** 2))
+        still += float(np.sum(y**2))
+        shifted += float(np.sum((y - fitted.y_mean) ** 2))
     best = min(errors, key=lambda r: errors[r])
     return best, {
         "held_out_rows": int(cut),
-        "held_out_mse": {f"{r:g}": e for r, e in errors.items()},
-        "held_out_mse_no_change": float(np.mean(np.sum(y[val] ** 2, axis=1))),
-        "held_out_mse_mean_change": float(np.mean(np.sum((y[val] - y[fit].mean(0)) ** 2, 1))),
+        "held_out_mse": {f"{r:g}": e / cut for r, e in errors.items()},
+        "held_out_mse_no_change": still / cut,
+        "held_out_mse_mean_change": shifted / cut,
     }
 
 
@@ -278,14 +300,12 @@ def _global(
     out: np.ndarray,
     ridge: float | None,
 ) -> dict[str, Any]:
-    x = np.asarray(b[trained], dtype=np.float64)
-    y = np.asarray(a[trained], dtype=np.float64) - x
     details: dict[str, Any] = {}
     if ridge is None:
-        ridge, details = _choose_ridge(x, y)
+        ridge, details = _choose_ridge(b, a, trained)
     elif not np.isfinite(ridge) or ridge < 0:
         raise ArgumentError(f"ridge must be a number >= 0. Received: ridge={ridge!r}")
-    w, bias = _Ridge(x, y).solve(float(ridge))
+    w, bias = _Ridge(b, a, trained).solve(float(ridge))
     w, bias = w.astype(out.dtype), bias.astype(out.dtype)
     for lo in range(0, len(targets), _BLOCK_ROWS):
         rows = targets[lo : lo + _BLOCK_ROWS]
