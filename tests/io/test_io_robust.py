@@ -25,8 +25,8 @@ from vocabgraft.io import load
 # (file, byte offset, value, what the message says); offsets in gensim's real files.
 FIELDS = [
     ("toy-model.bin", 48, 2**31 - 1, r"byte 48: the header field maxn is 2147483647, but a "
-     r"fastText model allows 0 to 256"),
-    ("toy-model.bin", 44, -1, r"byte 44: the header field minn is -1, .* allows 0 to 256"),
+     r"fastText model allows 0 to 64"),
+    ("toy-model.bin", 44, -1, r"byte 44: the header field minn is -1, .* allows 0 to 64"),
     ("toy-model.bin", 8, 0, r"byte 8: the header field dim is 0, .* allows 1 to 1048576"),
     ("toy-model.bin", 8, 2**20, r"byte 40: the header field bucket is 100, .* allows at most 0"),
     ("toy-model.bin", 40, 2**31 - 1, r"byte 40: the header field bucket is 2147483647, .* at "

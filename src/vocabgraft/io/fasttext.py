@@ -32,7 +32,8 @@ words differ from fastText's and from these.
 
 Every header field is checked against what fastText writes and what the
 file's size allows (``dim``, ``bucket`` and the dictionary sizes must fit in
-the bytes that follow; ``minn`` and ``maxn`` are at most 256), so a damaged
+the bytes that follow; ``minn`` and ``maxn`` are at most
+:data:`~vocabgraft.subwords.fasttext.MAX_NGRAM`, 64), so a damaged
 header is an error naming the field, never a huge allocation or an endless
 n-gram loop. Word vectors and n-gram rows must be finite: under
 ``on_error="skip"`` a word with nan or inf is dropped and a bucket row with
@@ -51,7 +52,7 @@ import numpy as np
 from vocabgraft.errors import FormatError
 from vocabgraft.io._bytes import ByteReader
 from vocabgraft.io._common import Parsed, Problems, ReadOptions, progress_bar, undecodable_message
-from vocabgraft.subwords.fasttext import FastTextSubwords, ngram_sums
+from vocabgraft.subwords.fasttext import MAX_NGRAM, FastTextSubwords, ngram_sums
 
 __all__ = ["FASTTEXT_MAGIC", "read_fasttext_bin"]
 
@@ -62,8 +63,6 @@ _ARGS_TAIL = ("minn", "maxn", "lr_update_rate")
 _MODELS = {1: "cbow", 2: "skipgram", 3: "supervised"}
 _LOSSES = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
 _INT32_MAX = 2**31 - 1
-# The longest character n-gram accepted (fastText's defaults are 3 to 6).
-MAX_NGRAM = 256
 # The range of each int32 argument; dim, bucket are also bounded by the file size.
 _RANGES = {
     "dim": (1, 1 << 20),
