@@ -356,3 +356,46 @@ def test_report_ids_select_rows_by_source() -> None:
     assert report.ids("pad").tolist() == [0]
     with pytest.raises(ValueError, match=r"unknown row kinds \['matched'\]"):
         report.ids("matched")
+
+
+_ODD = [
+    "a",
+    "A",
+    "k",
+    "K",
+    "\u212a",
+    "ß",
+    "SS",
+    "ss",
+    "Ｋ",
+    "é",
+    "É",
+    "e\u0301",
+    "İ",
+    "i",
+    "ﬁ",
+    "fi",
+]
+_ODD_TOKENS = st.lists(st.sampled_from(_ODD), min_size=1, max_size=3).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    table_tokens=st.lists(_ODD_TOKENS, unique=True, max_size=25),
+    words=st.lists(_ODD_TOKENS, max_size=25),
+)
+def test_indexes_agree_with_a_plain_scan(table_tokens: list[str], words: list[str]) -> None:
+    from vocabgraft.align.match import KEYS, match_rows
+
+    table = EmbeddingTable(np.zeros((len(table_tokens), 2), np.float32), table_tokens)
+    words = list(dict.fromkeys(words))
+    for step in ("exact", "lower", "nfkc_casefold"):
+        kinds = ["init"] * len(words)
+        ids = np.full(len(words), -1, dtype=np.int64)
+        match_rows(table, words, list(range(len(words))), (step,), kinds, ids)
+        key = KEYS[step]
+        want = [
+            min((j for j, t in enumerate(table_tokens) if key(t) == key(w)), default=-1)
+            for w in words
+        ]
+        assert ids.tolist() == want, step

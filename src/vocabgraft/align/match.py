@@ -41,26 +41,74 @@ KEYS: dict[str, Callable[[str], str]] = {
 DEFAULT_MATCH = ("exact", "lower", "nfkc_casefold")
 
 
-def table_index(table: EmbeddingTable, kind: str) -> dict[str, int]:
-    """``key(token) -> lowest id`` over the table's tokens, built once per table and kind.
+def _lower_index(table: EmbeddingTable) -> dict[str, int]:
+    """``token.lower() -> lowest id`` over the table's tokens."""
+    keys = list(map(str.lower, _tokens(table)))
+    # Later entries overwrite earlier ones, so walk the ids downwards.
+    return dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
 
-    When several tokens share a key ("Apple", "apple", "APPLE"), the lowest id
-    wins: in a frequency-sorted table (GloVe, word2vec, fastText) that is the
-    most frequent spelling.
+
+def _nfkc_index(table: EmbeddingTable) -> dict[str, int]:
+    """``nfkc_casefold(token) -> lowest id``, from the lowercase index.
+
+    For an ASCII token the two keys agree, so only the keys that non-ASCII
+    tokens touch (a few percent of a real table) are worked out again: a
+    C-level copy of a dict, instead of a second pass over every token.
     """
+    tokens = _tokens(table)
+    lower = table_index(table, "lower")
+    others = [i for i, ok in enumerate(map(str.isascii, tokens)) if not ok]
+    folded = {i: nfkc_casefold(tokens[i]) for i in others}
+    index = lower.copy()
+    for k in {tokens[i].lower() for i in others} | set(folded.values()):
+        index.pop(k, None)
+        j = lower.get(k)
+        if j is None or not k.isascii():
+            continue  # no ASCII token lowers to a non-ASCII key
+        if not tokens[j].isascii():  # e.g. the Kelvin sign lowers to "k": look past it
+            j = next((i for i, t in enumerate(tokens) if t.isascii() and t.lower() == k), None)
+        if j is not None:
+            index[k] = j
+    for i, k in folded.items():
+        if index.get(k, i + 1) > i:
+            index[k] = i
+    return index
 
-    def build() -> dict[str, int]:
-        tokens = table.derived("tokens", lambda: table.vocab.tokens)
-        if kind == "exact":  # tokens are unique: a plain index, faster than the hashed one
-            return dict(zip(tokens, range(len(tokens))))
-        if kind == "lower":
-            keys = list(map(str.lower, tokens))
-        else:  # nfkc_casefold, inlined: its ASCII case is a plain lower()
-            keys = [t.lower() if t.isascii() else nfkc_casefold(t) for t in tokens]
-        # Later entries overwrite earlier ones, so walk the ids downwards.
-        return dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
 
-    return table.derived(f"align:index:{kind}", build)
+def _tokens(table: EmbeddingTable) -> list[str]:
+    return table.derived("tokens", lambda: table.vocab.tokens)
+
+
+def table_index(table: EmbeddingTable, kind: str) -> dict[str, int]:
+    """``key(token) -> lowest id`` over the table's tokens for ``"lower"`` or ``"nfkc_casefold"``.
+
+    Built once per table and kind. When several tokens share a key ("Apple",
+    "apple", "APPLE"), the lowest id wins: in a frequency-sorted table (GloVe,
+    word2vec, fastText) that is the most frequent spelling.
+    """
+    build = _lower_index if kind == "lower" else _nfkc_index
+    return table.derived(f"align:index:{kind}", lambda: build(table))
+
+
+def _exact(table: EmbeddingTable, words: list[str]) -> list[int]:
+    """The id of each word in the table, or -1, through the lowercase index.
+
+    A token's lowercase key leads to the lowest id that shares it; when that
+    is another spelling ("Apple" for "apple"), the vocabulary's own hashed
+    index settles it.
+    """
+    tokens, lower = _tokens(table), table_index(table, "lower")
+    found = []
+    unsure = []
+    for n, w in enumerate(words):
+        j = lower.get(w.lower(), -1)
+        if j >= 0 and tokens[j] != w:
+            unsure.append(n)
+        found.append(j)
+    if unsure:
+        for n, j in zip(unsure, table.vocab.find([words[n] for n in unsure]).tolist()):
+            found[n] = j
+    return found
 
 
 def check_match(match: Sequence[str] | str) -> tuple[str, ...]:
@@ -90,11 +138,10 @@ def match_rows(
     for step in steps:
         if not todo:
             break
-        index = table_index(table, step)
         if step == "exact":
-            found = [index.get(tokens[i], -1) for i in todo]
+            found = _exact(table, [tokens[i] for i in todo])
         else:
-            key = KEYS[step]
+            index, key = table_index(table, step), KEYS[step]
             found = [index.get(key(tokens[i]), -1) for i in todo]
         left = []
         for i, j in zip(todo, found):
