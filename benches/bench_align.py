@@ -137,7 +137,7 @@ def main(quick: bool) -> int:
         "first_le_1s": line["warm_first_median_s"] <= TARGET_FIRST_S,
         "second_le_0.2s": line["warm_second_median_s"] <= TARGET_SECOND_S,
     }
-    line["machine"] = {"cpus": len(os.sched_getaffinity(0))}
+    line["machine"] = {"cpus": len(os.sched_getaffinity(0)), "load_average_1m": os.getloadavg()[0]}
     print(json.dumps(line))
     return 0
 
