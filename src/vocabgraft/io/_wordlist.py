@@ -26,6 +26,7 @@ _LIST_SUFFIXES = (".txt", ".vocab", ".parquet")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 _COLUMN_NAMES = ("token", "tokens", "word", "words", "index", "vocab")
 _COUNTED = re.compile(rb"(.*[^ \t])[ \t]+(\d+)")
+_ENDS_IN_COUNT = re.compile(rb"[ \t][0-9]+$", re.MULTILINE)
 
 
 def _base(path: Path) -> tuple[str, str]:
@@ -99,6 +100,10 @@ def split_counts(lines: list[bytes], path: Path) -> tuple[list[bytes], list[int]
     as tokens with counts: a plain list whose tokens all end in a number
     (``"route 66"``) is rare, while a counted list has a count on every line.
     """
+    joined = b"\n".join(lines)
+    ends_in_count = sum(1 for _ in _ENDS_IN_COUNT.finditer(joined))
+    if b"\t" not in joined and ends_in_count * 10 < len(lines) * 9:
+        return lines, None  # a plain list (the common case: one scan, no per-line work)
     matches = [_COUNTED.fullmatch(line) for line in lines]
     if lines and all(matches):
         return [m.group(1) for m in matches if m], [int(m.group(2)) for m in matches if m]
@@ -127,6 +132,12 @@ def split_counts(lines: list[bytes], path: Path) -> tuple[list[bytes], list[int]
 def _decode_lines(
     lines: list[bytes], options: ReadOptions, problems: Problems, path: Path
 ) -> list[str | None]:
+    try:  # every line at once; line by line only to name the bad ones
+        whole: list[str | None] = list(b"\n".join(lines).decode(options.encoding).split("\n"))
+        if len(whole) == len(lines) and "" not in whole:
+            return whole
+    except UnicodeDecodeError:
+        pass
     tokens: list[str | None] = []
     for i, line in enumerate(lines):
         token: str | None = None

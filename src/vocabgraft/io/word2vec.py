@@ -170,11 +170,13 @@ class _Scan:
 
     def _block(self) -> int:
         """Consume the whole records in the buffer; how many more bytes the next one needs."""
-        cur, record = self.cur, self.record
+        cur, record, encoding = self.cur, self.record, self.options.encoding
         buf, i, base, size = cur.buf, cur.i, cur.base, len(cur.buf)
         offsets: list[int] = []
+        tokens, places = self.tokens, self.places
+        seen, want = self.seen, self.want
         need = 1
-        while self.seen < self.want:
+        while seen < want:
             j = i
             while j < size and buf[j] == 10:
                 j += 1
@@ -183,28 +185,30 @@ class _Scan:
                 i = j
                 need = size - j + 1 if space < 0 else space + 1 + record - size
                 break
-            if self._token(buf[j:space], base + j):
+            try:
+                token = buf[j:space].decode(encoding)
+            except UnicodeDecodeError:
+                token = None
+            if token:  # the per-record path is inlined: it runs once per vector
+                tokens.append(token)
+                places.append(base + j)
                 offsets.append(space + 1)
+            else:
+                self._bad_token(buf[j:space], base + j)
             i = space + 1 + record
-            self.seen += 1
+            seen += 1
+        self.seen = seen
         cur.i = i
         self._gather(buf, offsets)
         return need
 
-    def _token(self, raw: bytes, offset: int) -> bool:
-        """Keep the token at ``offset``; False (reported) if it does not decode or is empty."""
-        try:
-            token = raw.decode(self.options.encoding)
-        except UnicodeDecodeError:
+    def _bad_token(self, raw: bytes, offset: int) -> None:
+        """Report a token that does not decode, or is empty."""
+        if raw:
             message, hint = undecodable_message(raw, self.options.encoding)
             self.problems.report("undecodable", message, offset=offset, hint=hint)
-            return False
-        if not token:
+        else:
             self.problems.report("empty_token", "empty token (two spaces in a row?)", offset=offset)
-            return False
-        self.tokens.append(token)
-        self.places.append(offset)
-        return True
 
     def _gather(self, buf: bytes, offsets: list[int]) -> None:
         if not offsets:
