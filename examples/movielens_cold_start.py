@@ -29,8 +29,10 @@ mean ± std over seeds. As a reference, "retrain" trains a new model from
 scratch on the old ratings plus the revealed ones. Every run checks that the
 old rows (and so every old item's predictions) stay bit-identical.
 
-    .venv/bin/python examples/movielens_cold_start.py            # 5 seeds, about 30 s on 2 cores
-    .venv/bin/python examples/movielens_cold_start.py --quick    # 2 seeds, fewer epochs, about 5 s
+    .venv/bin/python examples/movielens_cold_start.py            # 5 seeds, 4 trainings each
+    .venv/bin/python examples/movielens_cold_start.py --quick    # 2 seeds, fewer epochs, no retrain
+
+Each run prints its total time at the end.
 
 It needs the MovieLens files: ``pip download --no-deps recbole==1.2.1 -d .whl``
 (this folder is where the script looks first; ``--data`` names another).

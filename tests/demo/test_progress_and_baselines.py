@@ -91,6 +91,8 @@ def test_features_verdict_says_by_how_much(diffs: list[float], beats: bool) -> N
     assert v["minus_zeros"] == pytest.approx(np.mean(diffs))
     assert f"{np.mean(diffs):+.4f}" in v["meaning"]
     assert ("do not beat" in v["meaning"]) is not beats
+    one = _features_verdict(per_seed[:1], {})
+    assert not one["beats_zeros"] and "on one seed (no spread" in one["meaning"]
 
 
 def test_product_features_join_each_products_reviews() -> None:

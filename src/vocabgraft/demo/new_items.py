@@ -281,7 +281,12 @@ def _features_verdict(per_seed: list[dict[str, Any]], summary: dict[str, Any]) -
     spread = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
     minus = float(diff.mean())
     r2 = float(np.mean([r["features"]["fit"]["r2_mean"] for r in per_seed]))
-    if minus > spread:
+    if len(diff) < 2:
+        meaning = (
+            f"New products started from their review text against no product signal: "
+            f"{minus:+.4f} on one seed (no spread to compare with; run more seeds)."
+        )
+    elif minus > spread:
         meaning = (
             f"New products started from their review text beat no product signal by {minus:+.4f} "
             f"(more than the spread across seeds, {spread:.4f})."
@@ -299,6 +304,6 @@ def _features_verdict(per_seed: list[dict[str, Any]], summary: dict[str, Any]) -
         "seeds_better": int((diff > 0).sum()),
         "spread": spread,
         "r2_mean": r2,
-        "beats_zeros": bool(minus > spread),
+        "beats_zeros": bool(len(diff) > 1 and minus > spread),
         "meaning": meaning,
     }
