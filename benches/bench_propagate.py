@@ -50,7 +50,12 @@ def log(*args: object) -> None:
 
 
 def measured(fn: Callable[[], Any]) -> tuple[Any, float, int]:
-    """``fn()``, its seconds, and the peak bytes it allocated beyond what was live before."""
+    """``fn()``, its seconds, and the peak bytes it allocated beyond what was live before.
+
+    The CPU seconds go to stderr: on a loaded machine they show the work itself
+    (BLAS threads that spin while waiting inflate them; run with
+    ``OPENBLAS_NUM_THREADS=1`` for the single-core figure).
+    """
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
