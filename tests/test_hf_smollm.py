@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from vocabgraft.torch.hf import (  # noqa: E402
     merge,
     train_new_rows,
 )
+from vocabgraft.torch.hf.checkpoint import _digest  # noqa: E402
 
 pytestmark = [pytest.mark.hf, pytest.mark.torch]
 
@@ -60,20 +62,35 @@ def smollm_gguf() -> Path:
 
 
 @functools.cache
-def _checkpoint(root: str) -> Path:
+def _checkpoint(root: str, keep: str | None) -> Path:
     pytest.importorskip("gguf")
-    load_gguf(smollm_gguf())  # dequantizes once; later calls read the cached folder
-    (folder,) = (Path(root) / "gguf").glob("SmolLM2-135M-Instruct.Q4_1-*")
+    gguf = smollm_gguf()
+    name = f"{gguf.stem}-{_digest(gguf)}"
+    folder = Path(root) / "gguf" / name
+    kept = Path(keep) / name if keep else None
+    if kept is not None and (kept / "config.json").is_file() and not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.symlink_to(kept, target_is_directory=True)
+    load_gguf(gguf)  # dequantizes once; later calls (and the docs' runs) read the cached folder
+    if kept is not None and not kept.exists() and not folder.is_symlink():
+        shutil.copytree(folder, kept)
     return folder
 
 
-def smollm_folder() -> Path:
-    """An ordinary checkpoint folder of SmolLM2 (model + tokenizer), made once per cache folder."""
-    return _checkpoint(str(cache_dir()))
+def smollm_folder(config: pytest.Config | None = None) -> Path:
+    """An ordinary checkpoint folder of SmolLM2 (model + tokenizer), made once per cache folder.
+
+    With pytest's cache (``config.cache``), the dequantized copy is also kept
+    there, keyed by the file's content, so later sessions skip the minute it takes.
+    """
+    cache = getattr(config, "cache", None)
+    keep = str(cache.mkdir("vocabgraft-smollm2")) if cache is not None else None
+    return _checkpoint(str(cache_dir()), keep)
 
 
-def load_smollm() -> tuple[Any, Any]:
-    folder = smollm_folder()
+def load_smollm(config: pytest.Config | None = None) -> tuple[Any, Any]:
+    """A fresh copy of SmolLM2 in eval mode, and its tokenizer."""
+    folder = smollm_folder(config)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     return model.eval(), transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
@@ -84,8 +101,8 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def smollm() -> tuple[Any, Any]:
-    return load_smollm()
+def smollm(pytestconfig: pytest.Config) -> tuple[Any, Any]:
+    return load_smollm(pytestconfig)
 
 
 def tokens_of(tokenizer: Any, text: str) -> list[str]:

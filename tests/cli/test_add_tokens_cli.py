@@ -129,10 +129,12 @@ def test_a_sentence_transformers_folder_is_written_back_whole(
 
 
 @pytest.mark.slow
-def test_a_gguf_file_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_gguf_file_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
+) -> None:
     from test_hf_smollm import smollm_folder, smollm_gguf
 
-    smollm_folder()  # the session's cached dequantized copy, so this run reads it
+    smollm_folder(pytestconfig)  # the session's cached dequantized copy, so this run reads it
     out = tmp_path / "smol"
     assert main(["add-tokens", str(smollm_gguf()), str(out), "Kubernetes", "--json"]) == 0
     result = _json(capsys)

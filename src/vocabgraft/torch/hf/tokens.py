@@ -134,12 +134,31 @@ def plan_forms(
         _check_normalized(token, tokenizer, options)
         texts = [token] if style is None or token[:1].isspace() else [token, " " + token]
         for text in texts:
-            why = _existing(text, tokenizer, vocab)
+            why = _misread(text) if style == "byte_level" else None
+            why = why or _existing(text, tokenizer, vocab)
             if why:
                 skipped[text] = why
             else:
                 forms.append(Form(token, text, tuple(pieces_of(tokenizer, text))))
     return forms, skipped
+
+
+def _misread(text: str) -> str | None:
+    """Why the byte-level decoder would decode ``text`` wrongly as an added token, or None.
+
+    It maps each character of a token through its byte alphabet, and uses
+    the token's own UTF-8 only when some character is outside it: so a
+    non-ASCII token made only of alphabet characters (``Zürich``) comes back
+    as other bytes. With a leading space (outside the alphabet) it is right.
+    """
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    if text.isascii() or not set(text) <= set(ByteLevel.alphabet()):
+        return None
+    return (
+        "the byte-level decoder would turn it into other characters; only its form "
+        "with a leading space decodes right"
+    )
 
 
 def _existing(text: str, tokenizer: Any, vocab: Mapping[str, int]) -> str | None:
