@@ -269,6 +269,12 @@ def test_float16_caches_stay_float16_and_memory_mapped(
     assert not back.vectors.flags.writeable
     np.testing.assert_array_equal(back.vectors, half.vectors)
     assert describe(back)["dtype"] == "float16"
+    # vocabgraft.load keeps it too, memory-mapped; it converts only when a dtype is named.
+    import vocabgraft
+
+    loaded = vocabgraft.load(tmp_path / "h")
+    assert loaded.dtype == np.float16 and not loaded.vectors.flags.owndata
+    assert vocabgraft.load(tmp_path / "h", dtype="float32").dtype == np.float32
 
 
 def test_a_huge_maxn_costs_nothing_in_compose() -> None:

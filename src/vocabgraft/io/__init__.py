@@ -110,7 +110,7 @@ def load(
     format: str | None = None,
     *,
     limit: int | None = None,
-    dtype: Any = np.float32,
+    dtype: Any = None,
     on_error: OnError = "raise",
     progress: bool | None = None,
     vocab_path: str | os.PathLike[str] | None = None,
@@ -125,8 +125,10 @@ def load(
             by default it is sniffed from the file's first bytes
             (:func:`sniff_format`).
         limit: read only the first ``limit`` vectors; reading stops there.
-        dtype: ``float32`` (default), ``float16`` or ``float64``. Text is
-            parsed straight to float64 when asked, else to float32.
+        dtype: ``float16``, ``float32`` or ``float64``. ``None`` (default):
+            float32 for a file, and a cache's own dtype for a cache folder (a
+            float16 cache stays float16 and memory-mapped). Text is parsed
+            straight to float64 when asked, else to float32.
         on_error: ``"raise"`` stops at the first malformed row with a
             :class:`~vocabgraft.errors.FormatError` naming the file, the line
             (or byte offset) and what to do. ``"skip"`` drops malformed rows
@@ -157,8 +159,8 @@ def load(
     Text files may use CRLF line ends and start with a UTF-8 byte order
     mark; both are dropped. Text is parsed fastest with pyarrow installed
     (the ``data`` extra); without it a pure-Python path gives the same
-    numbers, about ten times slower. A cache folder keeps its dtype unless it
-    differs from ``dtype`` (then the vectors are converted, in memory).
+    numbers, about ten times slower. A cache folder keeps its dtype unless
+    ``dtype`` names another (then the vectors are converted, in memory).
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.vec"
@@ -168,12 +170,17 @@ def load(
     """
     path = Path(path)
     options = ReadOptions.make(
-        path, limit=limit, dtype=dtype, on_error=on_error, progress=progress, encoding=encoding
+        path,
+        limit=limit,
+        dtype=np.float32 if dtype is None else dtype,
+        on_error=on_error,
+        progress=progress,
+        encoding=encoding,
     )
     name = _format_name(format) if format is not None else None
     folder = stat.S_ISDIR(stat_input(path).st_mode)
     if folder and (name == "cache" or (name is None and (path / "table.json").is_file())):
-        return _load_cache(path, options)
+        return _load_cache(path, options, convert=dtype is not None)
     if name == "gensim":
         from vocabgraft.io.gensim import read_gensim
 
@@ -217,10 +224,10 @@ def _format_name(format: str) -> str:
     return name
 
 
-def _load_cache(path: Path, options: ReadOptions) -> EmbeddingTable:
+def _load_cache(path: Path, options: ReadOptions, *, convert: bool) -> EmbeddingTable:
     table = EmbeddingTable.load(path, mmap=True)
     if options.limit is not None and options.limit < len(table):
         table = table.subset(table.vocab.tokens[: options.limit])
-    if table.dtype != options.dtype:
+    if convert and table.dtype != options.dtype:
         table = table.astype(options.dtype)
     return table
