@@ -221,6 +221,13 @@ def _array(
     return a
 
 
+def _covers(order: np.ndarray, n: int) -> bool:
+    """Whether ``n`` in-range ids hit every id once (a permutation), in O(n) without sorting."""
+    seen = np.zeros(n, dtype=bool)
+    seen[order] = True
+    return bool(seen.all())
+
+
 def check_arrays(arrays: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> int:
     """Check a saved vocabulary's arrays; return its size. Costs O(size) numpy, no Python loop."""
     blob = _array(arrays, "blob", "u", path)
@@ -236,7 +243,7 @@ def check_arrays(arrays: Mapping[str, np.ndarray], path: str | os.PathLike[str])
         raise _fail(path, "offsets", f"decrease at token {at} ({offsets[at]} -> {offsets[at + 1]})")
     if len(sorted_h) != n or len(order) != n:
         raise _fail(path, "order", f"sorted_hashes and order must have {n} entries, one per token")
-    if n and (order.min() < 0 or order.max() >= n or len(np.unique(order)) != n):
+    if n and (order.min() < 0 or order.max() >= n or not _covers(order, n)):
         raise _fail(path, "order", f"is not a permutation of the ids 0..{n - 1}")
     if n > 1 and (sorted_h[1:] < sorted_h[:-1]).any():
         raise _fail(path, "sorted_hashes", "are not sorted")
