@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabgraft._cache import cache_dir
-from vocabgraft.errors import FormatError, VocabgraftError
+from vocabgraft.errors import FormatError, StateError, VocabgraftError
 
 __all__ = ["copy_sentence_transformers_files", "load_gguf"]
 
@@ -65,10 +65,13 @@ def load_gguf(path: str | os.PathLike[str], *, cache: bool = True) -> tuple[Any,
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             os.replace(tmp, folder)
-        except OSError:
+        except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if not (folder / "config.json").is_file():  # another process did not win the race
-                raise
+                raise StateError(
+                    f"could not keep the dequantized copy in {folder}: {exc}; pass cache=False "
+                    "or set VOCABGRAFT_CACHE to a writable folder"
+                ) from exc
     return model, tokenizer
 
 

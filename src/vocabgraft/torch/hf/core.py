@@ -69,6 +69,7 @@ class AddedTokens:
         return params
 
     def __str__(self) -> str:
+        """What was added, from which pieces, and what was skipped, one line each."""
         lines = [
             f"added {len(self.tokens)} tokens; the input embedding has {self.num_rows:,} rows "
             f"(output layer: {self.output})",
@@ -117,11 +118,12 @@ def add_tokens(
         also_train: existing ids or tokens that train too.
         special: add them as special tokens (matched verbatim, never split,
             dropped by ``decode(skip_special_tokens=True)``; one form only).
-        single_word, lstrip, rstrip, normalized: passed to each
-            ``tokenizers.AddedToken``. ``single_word`` None: whole words only
-            for tokenizers without space forms (WordPiece), whose decoder would
-            otherwise split a word the token was found in. ``normalized`` None:
-            ``not special``.
+        single_word: passed to each ``tokenizers.AddedToken``; None: whole
+            words only for tokenizers without space forms (WordPiece), whose
+            decoder would otherwise split a word the token was found in.
+        lstrip: passed to each ``tokenizers.AddedToken``.
+        rstrip: passed to each ``tokenizers.AddedToken``.
+        normalized: passed to each ``tokenizers.AddedToken``; None: ``not special``.
         space_forms: add the space form too (byte-level and SentencePiece).
         on_longer: a form that would make typical text longer (``"PyTorch"``
             when ``"ĠPyTorch"`` exists: ``the PyTorch`` would become

@@ -116,6 +116,7 @@ class PartialLMHead(nn.Module):
         bias: Tensor | None = None,
         new_bias: Tensor | None = None,
     ) -> None:
+        """Wrap ``embedding``; see the class docstring for the arguments."""
         super().__init__()
         self.embedding = embedding
         self.tied = tied

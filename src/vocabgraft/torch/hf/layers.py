@@ -20,11 +20,9 @@ __all__ = ["GraftedEmbedding", "Layers", "find_layers", "grow", "replace_module"
 class GraftedEmbedding(PartialEmbedding):
     """The PartialEmbedding :func:`~vocabgraft.torch.hf.add_tokens` puts into a model.
 
-    It adds what transformers code reads from an ``nn.Embedding``: a read-only
-    ``weight`` (the merged table, a new tensor without gradient), and, for
-    embeddings that scale their output (Gemma's ``embed_scale``), the scale,
-    so outputs stay as they were. :meth:`merge` gives back a module of the
-    original class, with its scale and settings.
+    For embeddings that scale their output (Gemma's ``embed_scale``) it keeps
+    the scale, so outputs stay as they were, and :meth:`merge` gives back a
+    module of the original class, with its scale and settings.
     """
 
     embed_scale: Tensor | None
@@ -36,11 +34,6 @@ class GraftedEmbedding(PartialEmbedding):
             scale = torch.as_tensor(scale).detach().clone()
         self.register_buffer("embed_scale", scale, persistent=False)
         self.__dict__["_template"] = original  # not a submodule: its weight is our base
-
-    @property
-    def weight(self) -> Tensor:
-        """The merged ``(V, D)`` table, read-only: a new tensor without gradient."""
-        return self.merged_weight()
 
     def forward(self, ids: Tensor) -> Tensor:
         """The rows (times ``embed_scale`` when the original scaled them)."""

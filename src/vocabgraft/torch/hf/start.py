@@ -129,7 +129,8 @@ def distill(
             Keep held-out text out of them.
         steps: optimizer steps (each over one batch of ``batch_size`` texts).
         lr: Adam's learning rate.
-        batch_size, max_length: texts per step, and tokens per text.
+        batch_size: texts per step.
+        max_length: tokens per text (longer texts are cut).
         seconds: stop after this many seconds, whatever ``steps`` says.
 
     Raises:
@@ -161,7 +162,7 @@ def distill(
         for p, g in zip(params, grads):
             p.grad = g
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     for p in params:
         p.grad = None
     return DistillReport(len(losses), time.perf_counter() - start, losses[0], losses[-1], len(rows))
