@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabgraft.errors import RowIndexError, VocabgraftError
+from vocabgraft.rows.ids import check_row_ids
 from vocabgraft.rows.layout import (
     BASE,
     BASE_SOURCE,
@@ -16,7 +17,6 @@ from vocabgraft.rows.layout import (
     TRAINABLE,
     LayoutChange,
     RowMap,
-    check_row_ids,
 )
 
 

@@ -29,7 +29,7 @@ def imports_of(path: Path) -> set[str]:
 
 
 def test_rows_core_imports_no_framework_and_layout_computes_no_vectors():
-    for name in ("layout.py", "partial.py"):
+    for name in ("ids.py", "layout.py", "partial.py"):
         imported = imports_of(PACKAGE / "rows" / name)
         assert not {m for m in imported if m.split(".")[0] in ("torch", "keras", "jax")}, name
     layout = imports_of(PACKAGE / "rows" / "layout.py")

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from vocabgraft.errors import FormatError, StateError
-from vocabgraft.rows.layout import from_runs, to_runs
+from vocabgraft.rows.ids import from_runs, to_runs
 from vocabgraft.vocab.core import Vocab
 
 if TYPE_CHECKING:

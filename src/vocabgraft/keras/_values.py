@@ -12,7 +12,7 @@ from keras import ops
 
 from vocabgraft._arrays import tensor_to_numpy
 from vocabgraft.errors import ArgumentError, ArgumentTypeError, StateError
-from vocabgraft.rows.layout import normalize_padding
+from vocabgraft.rows.ids import normalize_padding
 from vocabgraft.rows.partial import check_weights
 
 __all__ = [

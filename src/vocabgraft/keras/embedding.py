@@ -30,8 +30,8 @@ from vocabgraft.keras._backend import has_values, to_numpy
 from vocabgraft.keras._compat import check_version
 from vocabgraft.keras._lookup import bounds, lookup, numpy_bounds
 from vocabgraft.keras._optim import hand_over, partial_layers
+from vocabgraft.rows.ids import check_row_ids as _check_row_ids
 from vocabgraft.rows.layout import LayoutChange, RowMap
-from vocabgraft.rows.layout import check_row_ids as _check_row_ids
 from vocabgraft.rows.partial import PartialRows
 from vocabgraft.vocab.core import Vocab
 

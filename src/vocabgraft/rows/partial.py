@@ -33,8 +33,9 @@ import numpy as np
 from vocabgraft._arrays import tensor_to_numpy
 from vocabgraft.errors import ArgumentError, ArgumentTypeError, RowIndexError, VocabError
 from vocabgraft.init import InitContext, resolve_init
-from vocabgraft.rows.layout import LayoutChange, RowMap, check_bounds, check_row_ids
-from vocabgraft.rows.layout import normalize_padding as _normalize_padding
+from vocabgraft.rows.ids import check_bounds, check_row_ids
+from vocabgraft.rows.ids import normalize_padding as _normalize_padding
+from vocabgraft.rows.layout import LayoutChange, RowMap
 from vocabgraft.vocab.core import Vocab
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from vocabgraft.errors import ArgumentError, ArgumentTypeError
-from vocabgraft.rows.layout import normalize_padding
+from vocabgraft.rows.ids import normalize_padding
 from vocabgraft.rows.partial import check_weights
 
 __all__ = ["as_tensor", "first_table", "fresh_table", "options_of", "refuse_options"]

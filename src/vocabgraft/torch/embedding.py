@@ -23,9 +23,9 @@ from torch import Tensor, nn
 
 from vocabgraft.errors import ArgumentTypeError, RowIndexError, StateError
 from vocabgraft.init import Initializer
+from vocabgraft.rows.ids import normalize_padding as _normalize_padding
 from vocabgraft.rows.layout import LayoutChange as _Change
 from vocabgraft.rows.layout import RowMap
-from vocabgraft.rows.layout import normalize_padding as _normalize_padding
 from vocabgraft.rows.partial import PartialRows
 from vocabgraft.torch import _state, _swap
 from vocabgraft.torch._optim import hand_over
