@@ -13,7 +13,11 @@ training step about twice as fast there (``benches/bench_keras_step.py``).
 Out-of-range ids: the layer checks ids that have values (eager calls) with
 :func:`bounds` and the shared check of :mod:`vocabgraft.rows`, which raises
 :class:`~vocabgraft.errors.RowIndexError`; numpy ids are checked in their own
-dtype before Keras converts them, so int64 ids past int32 never wrap on jax. Inside a traced function (``jax.jit``,
+dtype before Keras converts them, so int64 ids past int32 given to the layer
+never wrap on jax. Ids given to a Keras model (``model(x)``, ``predict``,
+``fit``) are converted by Keras before any layer runs: on jax without
+``jax_enable_x64`` int64 becomes int32 there, and ids past int32 wrap before the
+layer can see them; check such ids first, or enable x64. Inside a traced function (``jax.jit``,
 which ``fit``, ``predict`` and ``evaluate`` use on the jax backend) no check can
 run; there the lookup sends every id outside ``[0, num_rows)`` past the end of
 the base, where jax's gather gives a row of NaN, as ``keras.layers.Embedding``

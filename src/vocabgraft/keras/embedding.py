@@ -86,8 +86,9 @@ class PartialEmbedding(PartialRows, _saving.Saving, keras.layers.Layer):
         mask_zero: as in ``Embedding``: id 0 is masked; it also never trains.
         check_ids: check each eager call's ids and raise
             :class:`~vocabgraft.errors.RowIndexError` naming a bad one (numpy
-            ids in their own dtype, before Keras converts them). Traced calls
-            (jax ``jit``) cannot check; see :mod:`vocabgraft.keras._lookup`.
+            ids given to the layer in their own dtype, before Keras converts
+            them). Traced calls (jax ``jit``) cannot check, and a model converts
+            its inputs first; see :mod:`vocabgraft.keras._lookup`.
         vocab: names the rows; saved with the model (``.keras`` assets).
         add: rows to append right away, trainable, as :meth:`extend` does.
         init: the values of the ``add`` rows (see :meth:`extend`).
