@@ -22,5 +22,6 @@ require("keras", "keras", "vocabgraft.keras")
 from vocabgraft.keras._warmstart import warmstart  # noqa: E402
 from vocabgraft.keras.callbacks import UnfreezeAt  # noqa: E402
 from vocabgraft.keras.embedding import PartialEmbedding  # noqa: E402
+from vocabgraft.keras.l2sp import L2SP  # noqa: E402
 
-__all__ = ["PartialEmbedding", "UnfreezeAt", "warmstart"]
+__all__ = ["L2SP", "PartialEmbedding", "UnfreezeAt", "warmstart"]

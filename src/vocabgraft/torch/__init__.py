@@ -19,13 +19,17 @@ require("torch", "torch", "vocabgraft.torch")
 from vocabgraft.torch.bag import PartialEmbeddingBag  # noqa: E402
 from vocabgraft.torch.embedding import PartialEmbedding  # noqa: E402
 from vocabgraft.torch.graft import ddp_ignore_frozen, graft  # noqa: E402
+from vocabgraft.torch.l2sp import L2SP, l2sp_decay, l2sp_penalty  # noqa: E402
 from vocabgraft.torch.schedule import FreezeSchedule, unfreeze_at  # noqa: E402
 
 __all__ = [
     "FreezeSchedule",
+    "L2SP",
     "PartialEmbedding",
     "PartialEmbeddingBag",
     "ddp_ignore_frozen",
     "graft",
+    "l2sp_decay",
+    "l2sp_penalty",
     "unfreeze_at",
 ]
