@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from vocabgraft._cache import cache_dir  # noqa: E402
-from vocabgraft.errors import StateError, VocabError  # noqa: E402
+from vocabgraft.errors import ArgumentError, StateError, VocabError  # noqa: E402
 from vocabgraft.torch.hf import (  # noqa: E402
     PartialLMHead,
     add_tokens,
@@ -280,3 +280,32 @@ def test_lora_with_new_tokens(smollm: tuple[Any, Any], tmp_path: Path) -> None:
     assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
     with torch.no_grad():
         torch.testing.assert_close(loaded(**enc).logits, logits, rtol=0, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_distill_and_keep_mass(smollm: tuple[Any, Any]) -> None:
+    from vocabgraft.torch.hf import distill, keep_mass, new_token_mass
+
+    model, tokenizer = smollm
+    model.requires_grad_(False)
+    old = model.get_input_embeddings().weight.detach().clone()
+    added = add_tokens(model, tokenizer, ["Kubernetes"])
+    start = added.embedding.rows.detach().clone()
+    contexts = [*NEW_TEXTS, "I fixed Kubernetes today.", "Is Kubernetes hard to learn?"]
+    report = distill(model, tokenizer, added, contexts, steps=4, batch_size=4, lr=1e-2)
+    assert (report.steps, report.contexts) == (4, 4)
+    assert report.last_loss < report.first_loss
+    assert (added.embedding.rows - start).norm(dim=1).min() > 1e-4
+    assert torch.equal(added.embedding.merged_weight()[:VOCAB], old)
+    with pytest.raises(ArgumentError, match=r"none of texts uses a new token"):
+        distill(model, tokenizer, added, OLD_TEXTS)
+
+    before = new_token_mass(model, tokenizer, added, OLD_TEXTS)
+    offsets = keep_mass(model, tokenizer, added, OLD_TEXTS, mass=before / 100)
+    assert offsets.shape == (2,) and bool((offsets <= 0).all()) and float(offsets.min()) < -1
+    after = new_token_mass(model, tokenizer, added, OLD_TEXTS)
+    assert after < before / 40  # two tokens, each at most a hundredth of the two's mass before
+    with pytest.raises(StateError, match=r"logit offset for the new tokens.*set_new_bias\(None\)"):
+        merge(model)
+    added.lm_head.set_new_bias(None)
+    assert type(merge(model).get_input_embeddings()) is torch.nn.Embedding

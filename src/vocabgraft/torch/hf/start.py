@@ -70,6 +70,15 @@ def _pad(rows: list[list[int]], pad: int) -> tuple[Tensor, Tensor]:
     return ids, mask
 
 
+def _hidden(model: Any, ids: Tensor, mask: Tensor) -> Tensor:
+    """The last hidden states (what the head reads), without computing every position's logits."""
+    return model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+def _log_probs(model: Any, hidden: Tensor) -> Tensor:
+    return model.get_output_embeddings()(hidden).float().log_softmax(-1)
+
+
 def _targets(
     model: Any, batch: list[list[int]], pieces: dict[int, list[int]], pad: int
 ) -> dict[str, Any]:
@@ -77,17 +86,17 @@ def _targets(
     split = [_old_split(ids, pieces) for ids in batch]
     old_ids, old_mask = _pad([s[0] for s in split], pad)
     with torch.no_grad():
-        out = model(input_ids=old_ids, attention_mask=old_mask, output_hidden_states=True)
-    hidden = out.hidden_states[-1]
-    logp = out.logits.float().log_softmax(-1)
-    idx = [(b, n, o) for b, s in enumerate(split) for n, o in s[1]]
-    seq = []
-    for b, s in enumerate(split):
-        for pos, i, start in s[2]:
-            if start == 0:
-                continue  # nothing predicts a token at the start of text
-            steps = torch.arange(start - 1, start - 1 + len(pieces[i]))
-            seq.append((b, pos - 1, i, float(logp[b, steps, torch.tensor(pieces[i])].sum())))
+        hidden = _hidden(model, old_ids, old_mask)
+        idx = [(b, n, o) for b, s in enumerate(split) for n, o in s[1]]
+        seq = []
+        for b, s in enumerate(split):
+            for pos, i, start in s[2]:
+                if start == 0:
+                    continue  # nothing predicts a token at the start of text
+                steps = torch.arange(start - 1, start - 1 + len(pieces[i]))
+                logp = _log_probs(model, hidden[b, steps])
+                want = float(logp[torch.arange(len(steps)), torch.tensor(pieces[i])].sum())
+                seq.append((b, pos - 1, i, want))
     return {
         "b": torch.tensor([t[0] for t in idx]),
         "new": torch.tensor([t[1] for t in idx]),
@@ -97,12 +106,12 @@ def _targets(
 
 
 def _loss(model: Any, ids: Tensor, mask: Tensor, t: dict[str, Any], scale: float) -> Tensor:
-    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-    got = out.hidden_states[-1][t["b"], t["new"]]
+    hidden = _hidden(model, ids, mask)
+    got = hidden[t["b"], t["new"]]
     loss = F.mse_loss(got.float(), t["target"].float()) / scale
     if t["seq"]:
         b, pos, i, want = (torch.tensor(c) for c in zip(*t["seq"]))
-        logp = out.logits[b, pos].float().log_softmax(-1)[torch.arange(len(i)), i]
+        logp = _log_probs(model, hidden[b, pos])[torch.arange(len(i)), i]
         loss = loss + 0.05 * F.mse_loss(logp, want.float())
     return loss
 
@@ -131,7 +140,8 @@ def distill(
         lr: Adam's learning rate.
         batch_size: texts per step.
         max_length: tokens per text (longer texts are cut).
-        seconds: stop after this many seconds, whatever ``steps`` says.
+        seconds: stop after this many seconds (counting the teacher's passes),
+            whatever ``steps`` says; at least one step is taken.
 
     Raises:
         ArgumentError: no text uses a new token.
@@ -153,8 +163,8 @@ def distill(
     opt = torch.optim.Adam(params, lr=lr)
     losses: list[float] = []
     for step in range(steps):
-        if seconds is not None and time.perf_counter() - start > seconds:
-            break
+        if step and seconds is not None and time.perf_counter() - start > seconds:
+            break  # at least one step, whatever the budget
         k = step % len(batches)
         ids, mask = _pad(batches[k], pad)
         loss = _loss(model, ids, mask, targets[k], scale)
@@ -188,11 +198,13 @@ def new_token_mass(model: Any, tokenizer: Any, added: Any, texts: Sequence[str])
 def keep_mass(
     model: Any, tokenizer: Any, added: Any, texts: Sequence[str], *, mass: float = 1e-4
 ) -> Tensor:
-    """Give the new tokens a logit offset so that on ``texts`` (ordinary text) each takes about ``mass``.
+    """Give the new tokens a logit offset so that on ``texts`` (ordinary text) each takes at most ``mass``.
 
-    The offset is a fixed (not trained) bias on the new tokens' logits only;
-    old tokens' logits are untouched, so the old tokens keep their share but
-    for what the new ones take. Returns the offsets. A head without a bias of
+    The old model gave the new tokens nothing there. The offset is a fixed
+    (not trained), never positive bias on the new tokens' logits only, lowered
+    for each token that takes more than ``mass``; old tokens' logits are
+    untouched, so they keep their share but for what the new ones take.
+    Returns the offsets. A head without a bias of
     its own cannot save it: :func:`merge` refuses until
     ``added.lm_head.set_new_bias(None)``.
 
@@ -212,7 +224,8 @@ def keep_mass(
     for _ in range(2):  # the softmax's normalizer moves a little with the offset
         head.set_new_bias(offset.clone())
         probs = _mean_probs(model, tokenizer, texts)[ids]
-        offset[ids - emb.num_base] += math.log(mass) - probs.clamp_min(1e-30).log()
+        step = math.log(mass) - probs.clamp_min(1e-30).log()
+        offset[ids - emb.num_base] = (offset[ids - emb.num_base] + step).clamp(max=0.0)
     head.set_new_bias(offset.clone())
     return offset
 
