@@ -30,6 +30,37 @@ def _curve(ax: Any, name: str, curves: np.ndarray) -> None:
     ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=_COLORS[name], alpha=0.15)
 
 
+def _majority(left: Any, right: Any, majority: dict[str, Any] | None) -> None:
+    """A dashed line at the majority-class accuracy on both panels."""
+    if majority is None:
+        return
+    for ax in (left, right):
+        ax.axhline(majority["accuracy"], color="black", ls="--", lw=0.8)
+    right.annotate(
+        f"always {majority['label']!r}: {majority['accuracy']:.3f}",
+        (1, majority["accuracy"]),
+        xytext=(0, 3),
+        textcoords="offset points",
+        fontsize=7,
+    )
+
+
+def _epochs_axis(ax: Any, unfreeze_epoch: int) -> None:
+    """The right panel's epoch axis, labels, legend, and where (iv) unfreezes."""
+    ax.axvline(unfreeze_epoch + 0.5, color=_COLORS["schedule"], ls=":", lw=1)
+    ax.annotate(
+        "(iv) unfreezes",
+        (unfreeze_epoch + 0.55, 0.95),
+        xycoords=("data", "axes fraction"),
+        fontsize=7,
+        color=_COLORS["schedule"],
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (mean; band: min to max)")
+    ax.legend(fontsize=7, loc="lower right")
+
+
 def _accuracy(results: dict[str, Any], path: Path) -> None:
     c = results["compare"]
     fig = _figure()
@@ -63,18 +94,8 @@ def _accuracy(results: dict[str, Any], path: Path) -> None:
         f"dots: seeds, last epoch; black: mean ± std ({len(c['seeds'])} seeds)", fontsize=9
     )
     left.legend(fontsize=7, loc="lower right")
-    right.axvline(c["unfreeze_epoch"] + 0.5, color=_COLORS["schedule"], ls=":", lw=1)
-    right.annotate(
-        "(iv) unfreezes",
-        (c["unfreeze_epoch"] + 0.55, 0.95),
-        xycoords=("data", "axes fraction"),
-        fontsize=7,
-        color=_COLORS["schedule"],
-    )
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_xlabel("epoch")
-    right.set_ylabel("test accuracy (mean; band: min to max)")
-    right.legend(fontsize=7, loc="lower right")
+    _majority(left, right, c.get("majority"))
+    _epochs_axis(right, c["unfreeze_epoch"])
     fig.suptitle("vocabgraft demo: GloVe 6B 50d on 4,000 food reviews, four embedding treatments")
     fig.tight_layout()
     fig.savefig(path)
