@@ -159,3 +159,60 @@ def test_corpus_tokenizer_splits_punctuation_and_clitics(
     report = json.loads(capsys.readouterr().out)
     missing = sorted(r["token"] for r in report["top_unmatched"])
     assert missing == unmatched
+
+
+@pytest.fixture
+def items(tmp_path: Path) -> tuple[Path, Path]:
+    """A table of 40 items in two clusters, and a CSV of their kinds (plus two new items)."""
+    rng = np.random.default_rng(0)
+    ids = [f"x{i}" for i in range(20)] + [f"y{i}" for i in range(20)]
+    centre = {"x": np.array([1.0, 0, 0, 0]), "y": np.array([0, 1.0, 0, 0])}
+    rows = np.stack([centre[t[0]] + 0.1 * rng.normal(size=4) for t in ids]).astype(np.float32)
+    path = EmbeddingTable(rows, ids).save(tmp_path / "items")
+    lines = ["id,kind", *(f"{t},{t[0]}" for t in ids), "newx,x", "newy,y"]
+    (tmp_path / "f.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, tmp_path / "f.csv"
+
+
+def test_impute_from_features_predicts_new_items_rows(
+    items: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    table, features = items
+    argv = ["impute", "newx", "newy", "--vectors", str(table), "--features", str(features)]
+    assert main([*argv, "-k", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for word, kind in (("newx", "x"), ("newy", "y")):
+        assert out[word]["method"] == "features" and out[word]["in_table"] is False
+        assert all(n["token"].startswith(kind) for n in out[word]["neighbors"])
+    assert main([*argv, "-k", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "fitted on the 40 items of" in err and "held-out R²" in err
+
+
+def test_impute_features_errors(
+    items: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    table, features = items
+    base = ["impute", "newx", "--vectors", str(table)]
+    for extra, says in (
+        (["--method", "features"], "--method features needs --features FILE"),
+        (["--features", str(features), "--method", "mean"], "not --method mean"),
+    ):
+        with pytest.raises(SystemExit, match="2"):
+            main([*base, *extra])
+        assert says in capsys.readouterr().err.splitlines()[-1]
+    assert main([*base, "--features", str(features), "--id-column", "item"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "no id column 'item'" in err[0] and "--id-column" in err[0]
+    argv = ["impute", "zebra", "--vectors", str(table), "--features", str(features), "--json"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "no features in" in err[0] and "--fallback mean" in err[0], err
+    assert main([*argv, "--fallback", "mean"]) == 0
+    mean = np.asarray(EmbeddingTable.load(table).vectors).mean(axis=0)
+    best = json.loads(capsys.readouterr().out)["zebra"]["neighbors"][0]["cosine"]
+    rows = np.asarray(EmbeddingTable.load(table).vectors)
+    cosines = rows @ mean / np.linalg.norm(rows, axis=1) / np.linalg.norm(mean)
+    assert best == pytest.approx(float(cosines.max()), abs=1e-5)  # the mean row's neighbour

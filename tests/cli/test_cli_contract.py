@@ -96,6 +96,8 @@ USAGE = [
     (["align"], "one of the arguments --vocab --corpus is required"),
     (["impute", "x", "-k", "-1"], "argument -k: must be 1 or more"),
     (["impute", "x", "--method", "magic"], "argument --method: invalid choice"),
+    (["impute", "x", "--method", "features"], "--method features needs --features FILE"),
+    (["impute", "x", "--fallback", "mean"], "--fallback is used with --features"),
     (["add-tokens", "{tmp}"], "the following arguments are required"),
     (["add-tokens", "{tmp}", "{tmp}/o", "x", "--init", "magic"], "argument --init"),
     (["demo", "--seed", "one"], "argument --seed: invalid int value"),

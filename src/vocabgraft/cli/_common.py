@@ -278,6 +278,8 @@ _FLAGS = [
     (r"\bmember=(['\"])([^'\"]*)\1", r"--member \2"),
     (r"\bmember=(?![\w'\"])", "--member"),
     (r"\bspecial=True\b", "--special"),
+    (r"\bid_column=", "--id-column"),
+    (r"\bfallback=Mean\(\)", "--fallback mean"),
     (r"\bvocabgraft\.io\.formats\b", "`vocabgraft convert --help`"),
     (r"\btable\.meta\[(['\"])skipped\1\]", "the 'skipped' field of --json"),
 ]
@@ -286,9 +288,9 @@ _FLAGS = [
 def cli_message(text: str | BaseException) -> str:
     """A library message as the command line says it: flags for arguments, on one line.
 
-    Of a :class:`~vocabgraft.errors.FormatError` only the hint (the advice) is
-    translated: its description of the file may quote fields such as
-    ``format='x'`` that are no arguments.
+    Of a :class:`~vocabgraft.errors.FormatError`, the hint (the advice) is
+    translated, and the description only where it says "pass ...": it may
+    quote fields of the file such as ``format='x'`` that are no arguments.
 
     >>> cli_message("pass format='gensim' or on_error='skip'")
     'pass --format gensim or --skip-bad-rows'
@@ -296,16 +298,20 @@ def cli_message(text: str | BaseException) -> str:
     'Pass --member with one of them, e.g. --member a.txt'
     >>> cli_message(FormatError("found format='x'", path="f", hint="pass format='glove'"))
     "f: found format='x'. pass --format glove"
+    >>> cli_message(FormatError("no column 'x'; pass id_column=", path="f.csv"))
+    "f.csv: no column 'x'; pass --id-column"
     """
     message = str(text)
+    hint = (text.hint or "") if isinstance(text, FormatError) else ""
     if not isinstance(text, FormatError):
         message = _flags(message)
-    elif text.hint and message.endswith(text.hint):
-        message = message[: -len(text.hint)] + _flags(text.hint)
+    elif message.endswith(hint):
+        message = _flags(message[: len(message) - len(hint)], advice=True) + _flags(hint)
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
-def _flags(text: str) -> str:
+def _flags(text: str, *, advice: bool = False) -> str:
+    """``text`` with arguments as flags; with ``advice``, only right after "pass"."""
     for pattern, flag in _FLAGS:
-        text = re.sub(pattern, flag, text)
+        text = re.sub("(?<=[Pp]ass )" + pattern if advice else pattern, flag, text)
     return text

@@ -5,6 +5,12 @@ from its n-gram buckets; any other table (GloVe, word2vec, ...) gets a
 subword model fitted on it, once: the fit takes up to a minute with a
 progress bar, and the model is kept under ``$VOCABGRAFT_CACHE/subwords``
 (default ``~/.cache/vocabgraft/subwords``) for the next run.
+
+With ``--features FILE`` (a CSV or parquet file with an ``id`` column naming
+the table's tokens, and columns of attributes, tags, numbers or text), each
+word's vector is predicted from its features by a ridge regression fitted on
+the rows of the items the file describes (:class:`vocabgraft.init.features.
+FromFeatures`); the held-out R² of the fit is printed on stderr.
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ from typing import Any, cast
 
 import numpy as np
 
-from vocabgraft.cli._common import add_json_arg, add_vectors_arg, emit, load_vectors, positive
+from vocabgraft.cli._common import (
+    UsageError,
+    add_json_arg,
+    add_vectors_arg,
+    emit,
+    load_vectors,
+    positive,
+)
 from vocabgraft.init import (
     InitContext,
     Initializer,
@@ -39,11 +52,26 @@ def add_parser(sub: Any) -> None:
     add_vectors_arg(p)
     p.add_argument(
         "--method",
-        choices=METHODS,
-        default="subword",
+        choices=(*METHODS, "features"),
         help="subword: from character n-grams (fastText's own, or a model fitted on the "
         "table and cached); mean: the mean row; normal: a sample matching the rows' mean "
-        "and covariance (default: subword)",
+        "and covariance; features: from --features (default: features with --features, "
+        "else subword)",
+    )
+    p.add_argument(
+        "--features",
+        metavar="FILE",
+        help="item features (.csv or .parquet) whose ids are the table's tokens; each word "
+        "is predicted from its own features",
+    )
+    p.add_argument(
+        "--id-column", default="id", metavar="NAME", help="the id column of --features (default id)"
+    )
+    p.add_argument(
+        "--fallback",
+        choices=METHODS,
+        help="with --features: the method for words the file does not describe "
+        "(default: they are an error)",
     )
     p.add_argument(
         "-k", type=positive, default=10, metavar="N", help="neighbours per word (default 10)"
@@ -75,10 +103,37 @@ def initializer(name: str, table: EmbeddingTable, *, progress: bool = True) -> I
     return named[name]
 
 
+def features_initializer(args: argparse.Namespace, table: EmbeddingTable) -> Initializer:
+    """``FromFeatures`` on the ``--features`` file (``--id-column``, ``--fallback``)."""
+    from vocabgraft.init.features import FromFeatures
+    from vocabgraft.init.featurize import read_item_features
+
+    features = read_item_features(args.features, id_column=args.id_column)
+    fallback = initializer(args.fallback, table, progress=not args.json) if args.fallback else None
+    return FromFeatures(features, fallback=fallback)
+
+
+def _method(args: argparse.Namespace) -> str:
+    method: str = args.method or ("features" if args.features else "subword")
+    if (method == "features") != bool(args.features):
+        raise UsageError(
+            "--method features needs --features FILE"
+            if args.features is None
+            else f"--features is used by --method features, not --method {method}"
+        )
+    if args.fallback and method != "features":
+        raise UsageError("--fallback is used with --features")
+    return method
+
+
 def run(args: argparse.Namespace) -> int:
     """Print a first vector's nearest rows for each word."""
+    args.method = _method(args)
     table = load_vectors(args)
-    init = initializer(args.method, table, progress=not args.json)
+    if args.method == "features":
+        init = features_initializer(args, table)
+    else:
+        init = initializer(args.method, table, progress=not args.json)
     words = list(args.words)
     ctx = InitContext.build(
         len(words),
@@ -89,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
         weights_fn=lambda: table.vectors,
     )
     vectors = np.asarray(resolve_init(init, ctx), dtype=np.float32)
+    fit = getattr(init, "last_fit", None)
+    if fit is not None and not args.json:
+        print(
+            f"vocabgraft: fitted on the {fit.ridge.items:,} items of {args.features} that the "
+            f"table has; held-out R² {fit.r2_mean:.3f} (mean over dimensions)",
+            file=sys.stderr,
+        )
     # A 2-D query gives one list per row (the overloads cannot tell 1-D from 2-D arrays).
     neighbours = cast("list[list[tuple[str, float]]]", table.most_similar(vectors, k=args.k))
     out: dict[str, Any] = {}
