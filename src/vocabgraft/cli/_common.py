@@ -230,18 +230,13 @@ def check_destination(path: str, flag: str, *, overwrite: bool | None) -> None:
 
 
 def save_table(table: EmbeddingTable, dst: str, *, overwrite: bool) -> Path:
-    """Save ``table`` to the cache folder ``dst``; the final rename is exclusive.
+    """Save ``table`` to the cache folder ``dst``.
 
-    Without ``overwrite``, a ``dst`` that another run created meanwhile makes
-    this one fail rather than replace it; with it, only an earlier vocabgraft
-    output is replaced.
+    The final rename is exclusive: without ``overwrite``, a ``dst`` that
+    another run created meanwhile makes this one fail rather than replace it;
+    with it, only an earlier vocabgraft output is replaced.
     """
-    from vocabgraft._safetensors import atomic_dir
-
-    with atomic_dir(dst, overwrite=overwrite) as tmp:
-        # The fresh folder is empty, so the table may fill it in place.
-        table.save(tmp, overwrite=True)
-    return Path(dst)
+    return table.save(dst, overwrite=overwrite)
 
 
 # -- output and messages -----------------------------------------------------------------
