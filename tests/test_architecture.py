@@ -40,11 +40,12 @@ def _module_path(name: str) -> Path:
 
 
 def _imports(name: str) -> set[str]:
-    """vocabgraft modules that ``name`` imports at module level (``TYPE_CHECKING`` blocks too).
+    """vocabgraft modules that ``name`` imports when it is imported.
 
-    Imports inside functions are deliberate deferrals and do not count. A
-    ``from package import name`` counts as an import of ``package.name`` when
-    that is a module.
+    Imports inside functions are deliberate deferrals, and those under
+    ``if TYPE_CHECKING:`` never run; neither counts. A ``from package import
+    name`` counts as an import of ``package.name`` when that is a module, and
+    of ``package`` (its ``__init__``) otherwise.
     """
     path = _module_path(name)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -53,7 +54,8 @@ def _imports(name: str) -> set[str]:
     def visit(body: list[ast.stmt]) -> None:
         for node in body:
             if isinstance(node, ast.If):
-                visit(node.body)
+                if not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+                    visit(node.body)  # imports for type checkers alone never run
                 visit(node.orelse)
             elif isinstance(node, ast.Try):
                 visit(node.body)
@@ -65,8 +67,10 @@ def _imports(name: str) -> set[str]:
                     parts = package.split(".")
                     parts = parts[: len(parts) - node.level + 1]
                     base = ".".join([*parts, base] if base else parts)
-                found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names)
+                subs = {f"{base}.{a.name}" for a in node.names}
+                # ``from package import submodule`` needs only the submodule: the
+                # package itself is always imported (started) first, as for any import.
+                found.update(subs if subs <= MODULES_SET else {base, *subs})
 
     visit(ast.parse(path.read_text(encoding="utf-8")).body)
     return {m for m in found if m in MODULES_SET and m != name}
@@ -159,3 +163,35 @@ def test_the_core_imports_no_framework() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
     )
     assert out.stdout.strip() == "", f"core modules import {out.stdout.strip()}"
+
+
+def _function_lengths(path: Path) -> list[tuple[str, int]]:
+    """Every function's body length in lines, its docstring left out."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            first = body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                body = body[1:]
+            if body:
+                end = body[-1].end_lineno or body[-1].lineno
+                out.append((node.name, end - body[0].lineno + 1))
+    return out
+
+
+def test_modules_and_functions_stay_small() -> None:
+    # A module you can read in one sitting, and functions that fit on a screen.
+    too_long = [
+        f"{m} ({n} lines)"
+        for m in MODULES
+        if (n := len(_module_path(m).read_text(encoding="utf-8").splitlines())) > 400
+    ]
+    assert not too_long, too_long
+    long_functions = [
+        f"{m}.{name} ({n} lines)"
+        for m in MODULES
+        for name, n in _function_lengths(_module_path(m))
+        if n > 50
+    ]
+    assert not long_functions, long_functions
