@@ -23,8 +23,8 @@ from vocabgraft.torch.l2sp import L2SP, l2sp_decay, l2sp_penalty  # noqa: E402
 from vocabgraft.torch.schedule import FreezeSchedule, unfreeze_at  # noqa: E402
 
 __all__ = [
-    "FreezeSchedule",
     "L2SP",
+    "FreezeSchedule",
     "PartialEmbedding",
     "PartialEmbeddingBag",
     "ddp_ignore_frozen",
