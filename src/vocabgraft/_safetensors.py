@@ -110,7 +110,9 @@ def _read_header(path: Path, f: Any, size: int) -> tuple[dict[str, Any], int]:
     return header, 8 + n
 
 
-def _tensor_spec(path: Path, name: str, info: Any, data_size: int) -> tuple[Any, tuple, int, int]:
+def _tensor_spec(
+    path: Path, name: str, info: Any, data_size: int
+) -> tuple[Any, tuple[int, ...], int, int]:
     """(dtype, shape, begin, end) of one header entry, each checked against the file."""
 
     def bad(what: str) -> FormatError:
@@ -145,7 +147,7 @@ def _is_count(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
-def _check_overlaps(path: Path, specs: Mapping[str, tuple[Any, tuple, int, int]]) -> None:
+def _check_overlaps(path: Path, specs: Mapping[str, tuple[Any, tuple[int, ...], int, int]]) -> None:
     spans = sorted((s[2], s[3], name) for name, s in specs.items() if s[3] > s[2])
     for (_, end, first), (begin, _, second) in itertools.pairwise(spans):
         if begin < end:

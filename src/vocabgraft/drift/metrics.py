@@ -85,7 +85,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> cosine(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])).round(4).tolist()
     [0.7071]
     """
-    return np.sum(unit(a) * unit(b), axis=-1)
+    return np.asarray(np.sum(unit(a) * unit(b), axis=-1))
 
 
 def row_changes(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

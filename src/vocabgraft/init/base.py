@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class InitContext:
         """``build()``, or the value the caller keeps under ``name`` (see ``memo``)."""
         if self.memo is None:
             return build()
-        return self.memo(name, build)
+        return cast(_T, self.memo(name, build))
 
     @cached_property
     def weights(self) -> np.ndarray:

@@ -51,7 +51,7 @@ class RidgeFit:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(m, D)`` float32 predictions for ``(m, p)`` features."""
         out = np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
-        return out.astype(np.float32)
+        return np.asarray(out, dtype=np.float32)
 
 
 def _check(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:

@@ -61,7 +61,7 @@ def _gram(c: np.ndarray, block: int = 64) -> np.ndarray:
     for lo in range(0, len(blocks), per_call):
         b = blocks[lo : lo + per_call]
         out += np.matmul(b.transpose(0, 2, 1), b).sum(axis=0, dtype=np.float64)
-    return out
+    return np.asarray(out)
 
 
 @dataclass(frozen=True)
@@ -192,4 +192,4 @@ class MatchedNormal(InitializerBase):
             # eigh, not Cholesky: a covariance of few rows is singular.
             values, vectors = np.linalg.eigh(cov)
             rows = mean + (z * (self.scale * np.sqrt(np.maximum(values, 0.0)))) @ vectors.T
-        return rows.astype(np.float32)
+        return np.asarray(rows, dtype=np.float32)

@@ -175,7 +175,7 @@ def _drop_trailing(
     def junk_at(back: int, alive: np.ndarray) -> np.ndarray:
         j = np.maximum(nl_at - back, 0)
         at = seps[j] == nlpos - back
-        return alive & (nl_at >= back) & at & ((kind[j] == _SPACE) | (kind[j] == _CR))
+        return np.asarray(alive & (nl_at >= back) & at & ((kind[j] == _SPACE) | (kind[j] == _CR)))
 
     one = junk_at(1, np.ones(len(nl_at), dtype=bool))
     two = junk_at(2, one)

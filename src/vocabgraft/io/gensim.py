@@ -83,7 +83,7 @@ def _own_rows(tokens: list[str], vectors: np.ndarray, sub: FastTextSubwords) -> 
         return vectors.copy()
     raw = [sub.encode(t) for t in tokens]
     sums, counts = ngram_sums(raw, sub.ngrams, sub.minn, sub.maxn)
-    return (vectors * (counts + 1)[:, None] - sums).astype(np.float32)
+    return np.asarray(vectors * (counts + 1)[:, None] - sums, dtype=np.float32)
 
 
 def read_gensim(path: Path) -> EmbeddingTable:

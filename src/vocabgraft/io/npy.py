@@ -86,7 +86,9 @@ def _check_matrix(shape: tuple[int, ...], dtype: np.dtype[Any], path: Path) -> N
         )
 
 
-def _read_matrix(options: ReadOptions, problems: Problems, vocab_path: Path | None) -> tuple:
+def _read_matrix(
+    options: ReadOptions, problems: Problems, vocab_path: Path | None
+) -> tuple[Any, ...]:
     """The first ``limit`` rows of the matrix, its word list's tokens and counts, and its path."""
     source = options.opened()
     with source.open() as stream:

@@ -73,7 +73,7 @@ def _word_weights(weighting: str | np.ndarray, ids: np.ndarray, rows: int) -> np
         w = np.asarray(weighting, dtype=np.float32)[ids]
         if not np.all(np.isfinite(w)) or (w < 0).any():
             raise ArgumentError("weighting must be finite and non-negative")
-        return w
+        return np.asarray(w)
     if weighting == "uniform":
         return np.ones(len(ids), dtype=np.float32)
     if weighting == "rank":

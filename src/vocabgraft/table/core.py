@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class EmbeddingTable(Similarities):
         """
         kept = self._derived.get(name)
         if kept is not None and kept[0] == len(self.vocab):
-            return kept[1]
+            return cast(_T, kept[1])
         value = build()
         self._derived[name] = (len(self.vocab), value)
         return value
@@ -175,8 +175,8 @@ class EmbeddingTable(Similarities):
         if isinstance(key, str):
             i = self.vocab.get(key)
             if i is not None:
-                return self.vectors[i]
-            return self._vectors_of([key])[0]
+                return np.asarray(self.vectors[i])
+            return np.asarray(self._vectors_of([key])[0])
         return self._vectors_of(list(key))
 
     def _vectors_of(self, tokens: list[str]) -> np.ndarray:

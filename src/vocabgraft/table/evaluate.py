@@ -42,7 +42,7 @@ def _read_lines(path: str | os.PathLike[str], encoding: str) -> list[str]:
 
 
 def _unit_row(table: Similarities, i: int) -> np.ndarray:
-    return unit_rows(np.asarray(table.vectors[i], dtype=np.float32)[None])[0]
+    return np.asarray(unit_rows(np.asarray(table.vectors[i], dtype=np.float32)[None])[0])
 
 
 def evaluate_word_pairs(

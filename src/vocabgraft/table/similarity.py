@@ -132,7 +132,7 @@ class Similarities:
         if norm:
             vec = unit_rows(vec[None])[0]
             vec.flags.writeable = False
-        return vec
+        return np.asarray(vec)
 
     def norms(self) -> np.ndarray:
         """The L2 norm of every row (float32), computed a block at a time."""
@@ -321,7 +321,7 @@ class Similarities:
         if not other_words:
             return 1.0 - self.cosines(q)
         others = unit_rows(np.stack([self._vec(w) for w in other_words]))
-        return 1.0 - others @ unit_rows(q[None])[0]
+        return np.asarray(1.0 - others @ unit_rows(q[None])[0])
 
     def closer_than(self, key1: str, key2: str) -> list[str]:
         """The tokens nearer to ``key1`` than ``key2`` is."""
