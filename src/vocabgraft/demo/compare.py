@@ -71,6 +71,7 @@ class Run:
         return int(np.argmax(self.history.accuracy["val"]))
 
     def to_dict(self) -> dict[str, Any]:
+        """The run's numbers as plain Python, for results.json."""
         test = self.history.accuracy["test"]
         return {
             "seed": self.seed,
@@ -183,8 +184,11 @@ def _count(start: int, end: int) -> str:
 
 
 def summary_rows(variants: dict[str, Any]) -> list[list[str]]:
-    """Rows of the step 2 table: accuracy (mean ± std over seeds, min / max; and at the epoch
-    of best validation accuracy), trainable parameters, optimizer state, time per epoch."""
+    """Rows of the step 2 table, one per variant.
+
+    Accuracy (mean ± std over seeds, min / max; and at the epoch of best
+    validation accuracy), trainable parameters, optimizer state, time per epoch.
+    """
     rows = []
     for name, v in variants.items():
         s = v["summary"]

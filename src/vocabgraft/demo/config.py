@@ -78,9 +78,11 @@ class DemoConfig:
 
     @property
     def seed_list(self) -> list[int]:
+        """The seeds of the repeated runs: ``seed, seed + 1, ...``."""
         return [self.seed + k for k in range(self.seeds)]
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as plain Python, for results.json."""
         out = asdict(self)
         out["out"] = str(self.out)
         return out

@@ -37,6 +37,7 @@ class Corpus:
     val: np.ndarray
 
     def describe(self) -> dict[str, Any]:
+        """How many reviews and products each part holds, and the share of "great"."""
         return {
             "train_reviews": len(self.train_tokens),
             "test_reviews": len(self.test_tokens),

@@ -64,6 +64,7 @@ class ReviewClassifier(nn.Module):
         return torch.cat([mean, top], dim=1)
 
     def forward(self, ids: Tensor, items: Tensor | None = None) -> Tensor:
+        """Two logits per review; ``items`` adds each review's item row to its features."""
         feats = self.features(ids)
         if self.items is not None and items is not None:
             feats = feats + self.items(items)

@@ -17,7 +17,7 @@ from vocabgraft.demo.model import ReviewClassifier
 from vocabgraft.demo.text import ReviewSet
 from vocabgraft.demo.train import accuracy, fit
 from vocabgraft.demo.transfer import Transfer
-from vocabgraft.init import Mean, Neighbors, Zeros
+from vocabgraft.init import Initializer, Mean, Neighbors, Zeros
 from vocabgraft.init.features import FeatureFit, FromFeatures
 from vocabgraft.init.featurize import ItemFeatures, Text
 from vocabgraft.table.core import EmbeddingTable
@@ -141,9 +141,14 @@ def product_features(corpus: Corpus) -> ItemFeatures:
 
 
 def _feature_start(
-    model: ReviewClassifier, transfer: Transfer, corpus: Corpus
-) -> tuple[FromFeatures, dict[str, Any]]:
-    """FromFeatures on the review text, read the way that predicts held-out existing rows best."""
+    model: ReviewClassifier, transfer: Transfer, corpus: Corpus, names: list[str]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Rows for products ``names`` from FromFeatures on the review text, and the fit's facts.
+
+    The text is read the way that predicts held-out existing rows best. The
+    rows are what ``extend(names, init=FromFeatures(...))`` would make, from
+    the fit already made to choose (fitting again would give the same rows).
+    """
     items = model.items
     assert isinstance(items, PartialEmbedding) and items.vocab is not None
     embedding = model.embedding
@@ -161,7 +166,7 @@ def _feature_start(
         inits[name] = FromFeatures(features, [spec], weights={t: counts.get(t, 1) for t in tokens})
         fits[name] = inits[name].fit(rows, tokens)
     best = max(fits, key=lambda k: fits[k].r2_mean)
-    return inits[best], {
+    return fits[best].predict(features, names), {
         "text_features": best,
         "text_features_how": TEXT_FEATURES[best],
         "r2_mean": {k: f.r2_mean for k, f in fits.items()},
@@ -194,8 +199,8 @@ def add_items(
     eval_names = [corpus.test_items[i] for i in corpus.eval.tolist()]
     text_eval = _text_vectors(model, transfer.test.subset(corpus.eval), dim)
     near = _neighbours(text_eval, pool, [*corpus.train_items, *adapt_names], cfg.neighbours)
-    features, feature_fit = _feature_start(model, transfer, corpus)
-    inits = {
+    features, feature_fit = _feature_start(model, transfer, corpus, eval_names)
+    inits: dict[str, Initializer | np.ndarray] = {
         "zeros": Zeros(),
         "mean": Mean(),
         "neighbours": Neighbors({eval_names[q]: v for q, v in near.items()}),

@@ -55,6 +55,7 @@ def _plain(obj: Any) -> Any:
 
 
 def to_json(results: dict[str, Any]) -> str:
+    """``results`` as indented JSON, NaN and infinities as null."""
     return json.dumps(_plain(results), indent=2, ensure_ascii=False, allow_nan=False)
 
 
@@ -121,6 +122,7 @@ def _propagation_line(p: dict[str, Any]) -> str:
 
 
 def render_markdown(results: dict[str, Any]) -> str:
+    """report.md's text (see :mod:`vocabgraft.demo.report_md`)."""
     from vocabgraft.demo.report_md import render
 
     return render(results)

@@ -151,5 +151,6 @@ def _drift(r: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
+    """report.md: the header, the summary, then a section per step."""
     parts = [_header, _summary, _transfer, _compare, _new_words, _new_items, _drift, _propagation]
     return "\n\n".join(b for b in (p(results) for p in parts) if b) + "\n"

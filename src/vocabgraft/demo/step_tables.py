@@ -44,6 +44,7 @@ def row_rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 def pair_headers(result: dict[str, Any]) -> list[str]:
+    """The headers of the word-pair table, with each kind's number of pairs."""
     n = {k: len(p) for k, p in result["pairs"].items()}
     return [
         "",

@@ -49,6 +49,7 @@ class ReviewSet:
         return len(self.ids)
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ReviewSet:
+        """The reviews at ``index``, in that order."""
         index = np.asarray(index, dtype=np.int64)
         items = None if self.items is None else self.items[index]
         return ReviewSet([self.ids[i] for i in index.tolist()], self.labels[index], items)

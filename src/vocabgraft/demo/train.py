@@ -26,6 +26,7 @@ class History:
 
     @property
     def seconds_per_epoch(self) -> float:
+        """The mean time of an epoch (0 before the first)."""
         return float(np.mean(self.seconds)) if self.seconds else 0.0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from vocabgraft._cache import cache_dir
-from vocabgraft.align.core import AlignmentReport, align
+from vocabgraft.align import AlignmentReport, align
 from vocabgraft.demo._console import say
 from vocabgraft.demo.config import DemoConfig
 from vocabgraft.demo.data import Corpus
@@ -48,6 +48,7 @@ class Transfer:
 
     @property
     def pad_id(self) -> int:
+        """The id of ``<pad>``."""
         pad = self.vocab.pad_id
         assert pad is not None  # build_vocab always gives one
         return pad

@@ -140,7 +140,8 @@ class ItemFeatures:
                 f"{self.source}: no column {column!r}; the columns are {sorted(self.columns)}"
             )
         index = ids if isinstance(ids, np.ndarray) else self.rows_of(ids)
-        return np.asarray(self.columns[column])[index]
+        values: np.ndarray = np.asarray(self.columns[column])[index]
+        return values
 
 
 def read_item_features(path: str | os.PathLike[str], *, id_column: str = "id") -> ItemFeatures:

@@ -47,9 +47,9 @@ def _existing_row(name: str, ctx: InitContext, piece: object, token: str, rows: 
 def _weighted_mean(w: np.ndarray, ids: list[int], weights: Sequence[float] | None) -> np.ndarray:
     rows = np.asarray(w[np.asarray(ids, dtype=np.int64)], dtype=np.float64)
     if weights is None:
-        return rows.mean(axis=0)
+        return np.asarray(rows.mean(axis=0))
     a = np.asarray(weights, dtype=np.float64)
-    return (a @ rows) / a.sum()
+    return np.asarray((a @ rows) / a.sum())
 
 
 def _check_weights(name: str, token: str, weights: Sequence[float], count: int) -> None:
