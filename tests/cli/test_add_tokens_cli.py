@@ -86,10 +86,20 @@ def test_refusals_are_one_line_errors(
     taken.mkdir()
     (taken / "keep.txt").write_text("mine")
     assert main(["add-tokens", str(minilm_dir), str(taken), "x"]) == 1
-    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert "exists and is not empty; pass --overwrite to replace it" in capsys.readouterr().err
     assert (taken / "keep.txt").read_text() == "mine"
     assert main(["add-tokens", str(minilm_dir), str(tmp_path / "o2"), "Hello"]) == 1
     assert "Hello" in capsys.readouterr().err
+    # --overwrite replaces an earlier add-tokens output, never a user's folder.
+    assert main(["add-tokens", str(minilm_dir), str(taken), "x", "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "keep.txt" in err
+    assert (taken / "keep.txt").read_text() == "mine"
+    grown = tmp_path / "grown"
+    assert main(["add-tokens", str(minilm_dir), str(grown), "vocabgraft"]) == 0
+    assert main(["add-tokens", str(minilm_dir), str(grown), "zyxwv", "--overwrite"]) == 0
+    tok = transformers.AutoTokenizer.from_pretrained(str(grown))
+    assert tok.convert_tokens_to_ids("zyxwv") == 30522 and "vocabgraft" not in tok.get_vocab()
 
 
 def test_usage_errors_exit_2_with_one_line(

@@ -56,7 +56,9 @@ def add_parser(sub: Any) -> None:
         help="a form that makes typical text longer: leave it out (default), add it with a "
         "warning, or stop",
     )
-    p.add_argument("--overwrite", action="store_true", help="write into OUT even if it exists")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace OUT if it is a folder vocabgraft wrote"
+    )
     add_json_arg(p)
     p.set_defaults(func=run)
 
@@ -65,6 +67,7 @@ def _load(path: Path) -> tuple[Any, Any]:
     """The checkpoint's model (its own architecture, so a head comes along) and tokenizer."""
     transformers: Any = require("transformers", "hf", "vocabgraft add-tokens")
     require("torch", "torch", "vocabgraft add-tokens")
+    transformers.logging.set_verbosity_error()  # the CLI's stderr holds one line per error
     if not path.exists():
         raise FormatError(f"MODEL {path} does not exist")
     if path.is_file():
@@ -83,13 +86,15 @@ def _load(path: Path) -> tuple[Any, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Grow the checkpoint and write it; returns the exit code."""
+    from vocabgraft._safetensors import atomic_dir
     from vocabgraft.torch.hf import add_tokens, merge
     from vocabgraft.torch.hf.checkpoint import copy_sentence_transformers_files
 
-    check_destination(args.out, "OUT", overwrite=None)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite to write into it")
+        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
+    # Before the long work: --overwrite replaces only a folder vocabgraft wrote.
+    check_destination(args.out, "OUT", overwrite=args.overwrite)
     src = Path(args.model)
     model, tokenizer = _load(src)
     init = None if args.init == "subtokens" else args.init
@@ -102,9 +107,11 @@ def run(args: argparse.Namespace) -> int:
         space_forms=args.space_forms,
         on_longer=args.on_longer,
     )
-    merge(model).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    copied = copy_sentence_transformers_files(src, out) if src.is_dir() else []
+    # Written whole into a fresh folder that then replaces OUT: a kill leaves the old or the new.
+    with atomic_dir(out, overwrite=args.overwrite, mark=True) as tmp:
+        merge(model).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        copied = copy_sentence_transformers_files(src, tmp) if src.is_dir() else []
     result = {
         "out": str(out),
         "added": dict(zip(added.tokens, added.ids)),
