@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocabgraft.align.core import align
-from vocabgraft.demo._console import bar, say
+from vocabgraft.align import align
+from vocabgraft.demo._console import bar, note, say
 from vocabgraft.demo._tables import markdown_table, text_table
 from vocabgraft.demo.compare import train_variant
 from vocabgraft.demo.config import DemoConfig
@@ -234,9 +234,10 @@ def run_propagation(transfer: Transfer, corpus: Corpus, cfg: DemoConfig) -> dict
     )
     runs = []
     with bar(cfg.seeds, "propagation: seeds") as progress:
-        for seed in cfg.seed_list:
+        for i, seed in enumerate(cfg.seed_list, 1):
             runs.append(_one_seed(wide, cfg, seed, picked["strength"], heavy, pairs))
             progress.update(1)
+            note(f"  propagation: seed {seed} done ({i} of {cfg.seeds})")
     summary = _summary(runs)
     result = {
         "vocab_size": len(wide.vocab),

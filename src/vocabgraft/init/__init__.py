@@ -13,6 +13,7 @@ the same objects serve ``align`` (unmatched rows), ``PartialEmbedding.extend``
 ``Subtokens``      the mean of the rows of the pieces a tokenizer splits a token into
 ``Neighbors``      the (weighted) mean of the rows of named related items
 ``Copy``           the row of one existing token
+``FromFeatures``   a ridge map from items' features (categories, tags, numbers, text) to rows
 =================  ============================================================
 
 Initializers that read the existing rows raise :class:`VocabgraftError` on an
@@ -22,20 +23,41 @@ empty table, naming themselves.
 from __future__ import annotations
 
 from vocabgraft.init.base import InitContext, Initializer, InitializerBase, resolve_init
+from vocabgraft.init.features import FeatureFit, FromFeatures
+from vocabgraft.init.featurize import (
+    Categorical,
+    ColumnSpec,
+    ItemFeatures,
+    Numeric,
+    Tags,
+    Text,
+    infer_specs,
+    read_item_features,
+)
 from vocabgraft.init.pooled import Copy, Neighbors, Subtokens
 from vocabgraft.init.statistics import MatchedNormal, Mean, Zeros
 from vocabgraft.init.subword import Subword
 
 __all__ = [
+    "Categorical",
+    "ColumnSpec",
     "Copy",
+    "FeatureFit",
+    "FromFeatures",
     "InitContext",
     "Initializer",
     "InitializerBase",
+    "ItemFeatures",
     "MatchedNormal",
     "Mean",
     "Neighbors",
+    "Numeric",
     "Subtokens",
     "Subword",
+    "Tags",
+    "Text",
     "Zeros",
+    "infer_specs",
+    "read_item_features",
     "resolve_init",
 ]
