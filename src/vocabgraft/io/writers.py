@@ -35,7 +35,9 @@ _ROWS = 1 << 14
 _FORBIDDEN = (" ", "\n", "\r")
 
 
-def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = False) -> Path:
+def write_word2vec(
+    table: Any, path: str | os.PathLike[str], *, binary: bool = False, overwrite: bool = True
+) -> Path:
     r"""Write ``table`` in word2vec format: a ``count dim`` line, then one vector per token.
 
     Args:
@@ -44,6 +46,8 @@ def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = F
         binary: write word2vec binary (each token, a space, then ``dim``
             little-endian float32s and a newline, as the original C tool
             writes it) instead of text.
+        overwrite: replace an existing file. With False an existing ``path``,
+            even one created while writing, raises.
 
     Returns:
         ``path``, as a :class:`~pathlib.Path`.
@@ -51,6 +55,7 @@ def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = F
     Raises:
         FormatError: a token cannot be written in the format (it holds a
             space or a line break).
+        OutputExistsError: ``path`` is a folder, or exists and not ``overwrite``.
 
     >>> import tempfile, pathlib, numpy as np
     >>> from vocabgraft import EmbeddingTable
@@ -63,22 +68,25 @@ def write_word2vec(table: Any, path: str | os.PathLike[str], *, binary: bool = F
     _check_tokens(tokens, path)
     header = f"{len(tokens)} {vectors.shape[1]}\n".encode()
     if binary:
-        return _write(path, header, _binary_rows(tokens, vectors))
-    return _write(path, header, _text_rows(tokens, vectors))
+        return _write(path, header, _binary_rows(tokens, vectors), overwrite)
+    return _write(path, header, _text_rows(tokens, vectors), overwrite)
 
 
-def write_glove(table: Any, path: str | os.PathLike[str]) -> Path:
+def write_glove(table: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
     r"""Write ``table`` as GloVe text: ``token v1 ... vD`` a line, no header.
 
     Args:
         table: an :class:`~vocabgraft.EmbeddingTable`.
         path: the file to write (replaced atomically if it exists).
+        overwrite: replace an existing file. With False an existing ``path``
+            raises.
 
     Returns:
         ``path``, as a :class:`~pathlib.Path`.
 
     Raises:
         FormatError: a token holds a space or a line break.
+        OutputExistsError: ``path`` is a folder, or exists and not ``overwrite``.
 
     >>> import tempfile, pathlib, numpy as np
     >>> from vocabgraft import EmbeddingTable
@@ -88,7 +96,7 @@ def write_glove(table: Any, path: str | os.PathLike[str]) -> Path:
     """
     tokens, vectors = _parts(table)
     _check_tokens(tokens, path)
-    return _write(path, b"", _text_rows(tokens, vectors))
+    return _write(path, b"", _text_rows(tokens, vectors), overwrite)
 
 
 def _parts(table: Any) -> tuple[list[str], np.ndarray]:
@@ -115,9 +123,11 @@ def _check_tokens(tokens: list[str], path: str | os.PathLike[str]) -> None:
             )
 
 
-def _write(path: str | os.PathLike[str], header: bytes, rows: Iterator[bytes]) -> Path:
+def _write(
+    path: str | os.PathLike[str], header: bytes, rows: Iterator[bytes], overwrite: bool
+) -> Path:
     target = Path(path)
-    with atomic_path(target) as tmp:
+    with atomic_path(target, overwrite=overwrite) as tmp:
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o666 & ~umask)  # a temporary file is owner-only; give it a plain file's mode
