@@ -29,6 +29,7 @@ from vocabgraft.init.featurize import (
     read_item_features,
 )
 from vocabgraft.init.ridge import fit_ridge
+from vocabgraft.table.topk import topk
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = [Tags("genres"), Numeric("year"), Text("title")]
@@ -304,3 +305,41 @@ def test_hotel_rates_loads_with_its_high_cardinality_columns() -> None:
         ItemFeatures.from_frame(frame[["rownames", "agent", "lead_time"]], id_column="rownames")
     )
     assert [type(s).__name__ for s in specs] == ["Categorical", "Numeric"]
+
+
+def test_impute_features_cli_on_movielens(
+    ml: MovieLens100k,
+    movie_rows: tuple[np.ndarray, np.ndarray],
+    split: tuple,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from vocabgraft.cli import main
+
+    rows, _ = movie_rows
+    old_ids, new_ids, old = split
+    EmbeddingTable(rows[old], Vocab(old_ids)).save(tmp_path / "movies")
+    feats = ml.item_features()
+    columns = {
+        "id": feats.ids,
+        "genres": ["|".join(g) for g in feats.columns["genres"]],
+        "year": [float("nan") if y is None else float(y) for y in feats.columns["year"]],
+    }
+    pa_csv.write_csv(pa.table(columns), tmp_path / "movies.csv")
+    argv = ["impute", *new_ids[:5], "--vectors", str(tmp_path / "movies")]
+    assert main([*argv, "--features", str(tmp_path / "movies.csv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # The same rows as the library's fit with the specs the file implies.
+    init = FromFeatures(read_item_features(tmp_path / "movies.csv"))
+    fit = init.fit(rows[old], old_ids)
+    want = fit.predict(read_item_features(tmp_path / "movies.csv"), new_ids[:5])
+    near, cosines = topk(want, rows[old], 10)
+    for i, token in enumerate(new_ids[:5]):
+        assert out[token]["method"] == "features" and out[token]["in_table"] is False
+        got = out[token]["neighbors"]
+        assert [n["token"] for n in got] == [old_ids[j] for j in near[i]]
+        np.testing.assert_allclose([n["cosine"] for n in got], cosines[i], atol=1e-5)
+    assert fit.r2_mean > 0.0  # genres and year say something about where a movie sits
